@@ -1,0 +1,73 @@
+"""Accelerator planning: a pure function of the inventory and the user's request."""
+
+from __future__ import annotations
+
+from devices.types import AcceleratorInfo, Inventory, PlanStep
+
+__all__ = ["ORDER", "plan"]
+
+# Fastest first. Edge TPU only runs models compiled for it; everything else runs anywhere.
+ORDER: dict[str, tuple[str, ...]] = {
+    "tflite": ("edgetpu", "gpu", "nnapi", "xnnpack", "cpu"),
+    "onnx": ("tensorrt", "cuda", "openvino", "coreml", "nnapi", "cpu"),
+}
+
+
+def _missing(inventory: Inventory, backend: str, name: str) -> AcceleratorInfo:
+    info = inventory.find(backend, name)
+    return info or AcceleratorInfo(name, backend, False, "not probed")
+
+
+def plan(inventory: Inventory, backend: str, request: str = "auto", *,
+         edgetpu_model: bool = False) -> list[PlanStep]:
+    """Return the ordered accelerators to try for ``backend``, each with its reason.
+
+    Args:
+        inventory: What :func:`devices.probe` found.
+        backend: ``"tflite"`` or ``"onnx"``.
+        request: ``"auto"`` or an accelerator name (``"gpu"``, ``"cuda"``, ``"cpu"`` ...).
+        edgetpu_model: The model was compiled by ``edgetpu_compiler`` (TFLite only).
+
+    Returns:
+        Every accelerator of the backend, in preference order, with status ``try`` or
+        ``skip`` and the reason. Steps with ``try`` are attempted in order.
+
+    Raises:
+        AcceleratorError: ``request`` names an accelerator that is unknown or not present.
+    """
+    from edgeinfer.errors import AcceleratorError
+
+    if backend not in ORDER:
+        raise AcceleratorError(f"Unknown backend {backend!r}; choose one of {', '.join(ORDER)}")
+    names = ORDER[backend]
+    if request != "auto" and request not in names:
+        raise AcceleratorError(
+            f"Unknown accelerator {request!r} for {backend} models; choose auto or one of "
+            f"{', '.join(names)}"
+        )
+    steps = [_step(_missing(inventory, backend, name), request, edgetpu_model) for name in names]
+    if request != "auto" and not any(s.status == "try" for s in steps):
+        chosen = next(s for s in steps if s.accelerator == request)
+        present = [s.accelerator for s in steps if _missing(inventory, backend, s.accelerator).present]
+        raise AcceleratorError(
+            f"Accelerator {request!r} was requested for a {backend} model but cannot be used: "
+            f"{chosen.reason}. Available here: {', '.join(present) or 'none'} "
+            "(use accelerator='auto' to pick the best of them)."
+        )
+    return steps
+
+
+def _step(info: AcceleratorInfo, request: str, edgetpu_model: bool) -> PlanStep:
+    def step(status: str, reason: str) -> PlanStep:
+        return PlanStep(info.name, info.backend, status, reason, info.library, info.provider)  # type: ignore[arg-type]
+
+    if not info.present:
+        return step("skip", f"not present: {info.evidence}")
+    if edgetpu_model and info.name != "edgetpu":
+        return step("skip", "the model is compiled for the Edge TPU and runs only there")
+    if info.name == "edgetpu" and not edgetpu_model:
+        return step("skip", "present, but the model is not compiled for the Edge TPU (edgetpu_compiler)")
+    if request not in ("auto", info.name):
+        return step("skip", f"present, but {request!r} was requested")
+    why = "requested" if request == info.name else "present"
+    return step("try", f"{why}: {info.evidence}")

@@ -1,0 +1,98 @@
+"""Plain data returned by :func:`devices.probe` and :func:`devices.plan`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+__all__ = ["AcceleratorInfo", "Inventory", "PlanStep", "StepStatus"]
+
+# Plan statuses. From plan(): "try" (will be tried, in order) or "skip" (with the reason).
+# After a model is loaded, Model.plan marks the steps "used", "failed" or "not needed".
+StepStatus = Literal["try", "skip", "used", "failed", "not needed"]
+
+
+@dataclass(frozen=True)
+class AcceleratorInfo:
+    """One accelerator and the evidence for (or against) its presence.
+
+    Attributes:
+        name: ``edgetpu``, ``gpu``, ``nnapi``, ``xnnpack``, ``cpu`` (TFLite) or
+            ``tensorrt``, ``cuda``, ``openvino``, ``coreml``, ``nnapi``, ``cpu`` (ONNX).
+        backend: ``"tflite"`` or ``"onnx"``.
+        present: Whether it can be used on this machine.
+        evidence: What was found (a device node, a USB id, a library path) or what was missing.
+        library: The delegate library to load (TFLite), if any.
+        provider: The ONNX Runtime execution provider name (ONNX), if any.
+    """
+
+    name: str
+    backend: str
+    present: bool
+    evidence: str
+    library: str | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What :func:`devices.probe` found.
+
+    Attributes:
+        board: Human-readable board name (``Raspberry Pi 5 Model B Rev 1.0``, ``generic x86_64``).
+        profile: Board profile key (``raspberry_pi_5``, ``jetson_orin``, ``generic_x86_64`` ...).
+        machine: CPU architecture (``platform.machine()``).
+        cpu_count: Logical CPUs.
+        accelerators: Every accelerator considered, present or not.
+        tflite_runtime: The TFLite interpreter package found (``ai_edge_litert`` ...), or ``None``.
+        onnxruntime_version: ONNX Runtime's version, or ``None`` when not installed.
+        default_threads: Threads suggested by the board profile.
+    """
+
+    board: str
+    profile: str
+    machine: str
+    cpu_count: int
+    accelerators: tuple[AcceleratorInfo, ...] = ()
+    tflite_runtime: str | None = None
+    onnxruntime_version: str | None = None
+    default_threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def find(self, backend: str, name: str) -> AcceleratorInfo | None:
+        """Return the accelerator ``name`` of ``backend`` or ``None``."""
+        return next((a for a in self.accelerators if a.backend == backend and a.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One entry of an accelerator plan.
+
+    Attributes:
+        accelerator: Accelerator name (see :class:`AcceleratorInfo`).
+        backend: ``"tflite"`` or ``"onnx"``.
+        status: ``try``/``skip`` from :func:`devices.plan`; ``used``/``failed``/``not needed``
+            once a model was loaded with it.
+        reason: Why it is tried, skipped, or why it failed.
+        library: Delegate library for TFLite delegates.
+        provider: ONNX Runtime execution provider name.
+    """
+
+    accelerator: str
+    backend: str
+    status: StepStatus
+    reason: str
+    library: str | None = None
+    provider: str | None = None
+
+    def with_status(self, status: StepStatus, reason: str | None = None) -> PlanStep:
+        """Return a copy with a new status (and reason)."""
+        return replace(self, status=status, reason=self.reason if reason is None else reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)

@@ -1,0 +1,86 @@
+"""ONNX Runtime backend: one InferenceSession on one execution provider.
+
+ONNX Runtime silently falls back to the CPU when a provider fails to initialise; this
+backend checks which provider really took the graph and raises ``AcceleratorError``
+instead, so the plan's fallback is loud.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from devices.types import PlanStep
+from edgeinfer.errors import AcceleratorError, ModelError
+from edgeinfer.formats.onnx_file import OnnxFile
+from edgeinfer.types import TensorSpec
+
+__all__ = ["OnnxBackend"]
+
+_ORT_DTYPES = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int16)": np.int16,
+    "tensor(uint16)": np.uint16, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+}
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
+    dtype = _ORT_DTYPES.get(arg.type)
+    if dtype is None:
+        raise ModelError(f"Tensor {arg.name!r} has type {arg.type}, which edgeinfer does not support")
+    return TensorSpec(arg.name, shape, np.dtype(dtype), None)
+
+
+class OnnxBackend:
+    """An ONNX Runtime session for one model on one execution provider."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.inputs = [_spec(a) for a in session.get_inputs()]
+        self.outputs = [_spec(a) for a in session.get_outputs()]
+        self._in_names = [s.name for s in self.inputs]
+        self._out_names = [s.name for s in self.outputs]
+
+    @classmethod
+    def open(cls, model_file: OnnxFile, step: PlanStep, threads: int | None) -> OnnxBackend:
+        """Create the session on ``step``'s provider.
+
+        Raises:
+            AcceleratorError: the provider is not available or did not take the graph.
+            ModelError: ONNX Runtime rejects the model.
+        """
+        import onnxruntime as ort
+
+        provider = step.provider or "CPUExecutionProvider"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+        # A file on disk is opened by path so external weight files next to it resolve.
+        source: Any = str(model_file.path) if model_file.path is not None else model_file.data
+        try:
+            session = ort.InferenceSession(source, sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own pybind11 exception types
+            raise ModelError(
+                f"{model_file.label}: ONNX Runtime {ort.__version__} cannot load this model: "
+                f"{str(exc).strip()[:400]}. Export it again with a supported opset, or upgrade "
+                "onnxruntime."
+            ) from exc
+        if session.get_providers()[0] != provider:
+            raise AcceleratorError(
+                f"{provider} did not initialise (ONNX Runtime fell back to "
+                f"{session.get_providers()[0]}); check its libraries (CUDA, TensorRT, OpenVINO)."
+            )
+        return cls(session)
+
+    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        result: list[np.ndarray] = self._session.run(self._out_names, dict(zip(self._in_names, feeds, strict=True)))
+        return result
+
+    def close(self) -> None:
+        self._session = None
+

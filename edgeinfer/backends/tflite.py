@@ -1,0 +1,135 @@
+"""TFLite backend: LiteRT (or tflite_runtime / TF Lite) interpreter with delegates.
+
+Accelerators: ``edgetpu``, ``gpu`` and ``nnapi`` load a delegate library; ``xnnpack`` is
+the interpreter's default CPU path; ``cpu`` runs the plain built-in kernels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from devices.types import PlanStep
+from edgeinfer.backends.tflite_runtime import LEGACY_HINT, TFLiteRuntime, find_tflite_runtime
+from edgeinfer.errors import AcceleratorError, ModelError
+from edgeinfer.formats.tflite_file import EDGETPU_CUSTOM_OP, TFLiteFile
+from edgeinfer.types import TensorSpec
+
+__all__ = ["TFLiteBackend"]
+
+_DELEGATE_ACCELERATORS = ("edgetpu", "gpu", "nnapi")
+
+
+def _spec(detail: dict[str, Any]) -> TensorSpec:
+    shape = detail.get("shape_signature")
+    if shape is None or len(shape) == 0:
+        shape = detail["shape"]
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    quant = (float(scale), int(zero_point)) if scale else None
+    return TensorSpec(detail["name"], tuple(int(d) for d in shape), np.dtype(detail["dtype"]), quant)
+
+
+def check_custom_ops(model_file: TFLiteFile, step: PlanStep) -> None:
+    """Refuse models whose custom ops cannot run with ``step``, naming the fix."""
+    ops = model_file.custom_ops()
+    if EDGETPU_CUSTOM_OP in ops and step.accelerator != "edgetpu":
+        raise AcceleratorError(
+            f"{model_file.label}: this model was compiled for the Coral Edge TPU, and no "
+            "Edge TPU is in use. Plug in the Coral device and install libedgetpu1-std, or "
+            "load the model's uncompiled int8 .tflite (before edgetpu_compiler) instead."
+        )
+    flex = sorted({op for op in ops if op.startswith("Flex")})
+    if flex:
+        raise ModelError(
+            f"{model_file.label}: the model uses TensorFlow (Flex) ops {', '.join(flex)}, which "
+            "LiteRT cannot run on a device. Convert it again with builtin ops only."
+        )
+
+
+class TFLiteBackend:
+    """A TFLite interpreter for one model, with the delegate of one plan step."""
+
+    def __init__(self, interpreter: Any, runtime: TFLiteRuntime) -> None:
+        self._interpreter = interpreter
+        self.runtime = runtime
+        details_in = interpreter.get_input_details()
+        details_out = interpreter.get_output_details()
+        self.inputs = [_spec(d) for d in details_in]
+        self.outputs = [_spec(d) for d in details_out]
+        self._in_index = [d["index"] for d in details_in]
+        self._out_index = [d["index"] for d in details_out]
+        self._in_shape = [tuple(d["shape"]) for d in details_in]
+
+    @classmethod
+    def open(cls, model_file: TFLiteFile, step: PlanStep, threads: int | None) -> TFLiteBackend:
+        """Create and allocate the interpreter for ``step``.
+
+        Raises:
+            AcceleratorError: the step's delegate cannot be loaded.
+            ModelError: the interpreter rejects the model.
+        """
+        runtime = find_tflite_runtime()
+        check_custom_ops(model_file, step)
+        delegates = []
+        if step.accelerator in _DELEGATE_ACCELERATORS:
+            delegates.append(_load_delegate(runtime, step))
+        resolver = runtime.module.OpResolverType
+        kwargs: dict[str, Any] = {
+            "model_content": model_file.data,
+            "experimental_delegates": delegates or None,
+            "num_threads": threads,
+            "experimental_op_resolver_type": (
+                resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES if step.accelerator == "cpu" else resolver.AUTO
+            ),
+        }
+        try:
+            interpreter = runtime.module.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise _model_error(model_file, runtime, exc) from exc
+        return cls(interpreter, runtime)
+
+    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        interpreter = self._interpreter
+        for i, (index, array) in enumerate(zip(self._in_index, feeds, strict=True)):
+            if array.shape != self._in_shape[i]:
+                self._resize(i, array.shape)
+            interpreter.set_tensor(index, array)
+        interpreter.invoke()
+        return [interpreter.get_tensor(index) for index in self._out_index]
+
+    def _resize(self, i: int, shape: tuple[int, ...]) -> None:
+        self._interpreter.resize_tensor_input(self._in_index[i], list(shape), strict=True)
+        self._interpreter.allocate_tensors()
+        self._in_shape[i] = tuple(shape)
+
+    def close(self) -> None:
+        self._interpreter = None
+
+
+def _load_delegate(runtime: TFLiteRuntime, step: PlanStep) -> Any:
+    if not step.library:
+        raise AcceleratorError(f"No delegate library is known for {step.accelerator!r}")
+    try:
+        return runtime.module.load_delegate(step.library)
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise AcceleratorError(
+            f"The {step.accelerator} delegate {step.library!r} failed to load: {exc}"
+        ) from exc
+
+
+def _model_error(model_file: TFLiteFile, runtime: TFLiteRuntime, exc: Exception) -> ModelError:
+    text = str(exc).strip().splitlines()
+    detail = text[0] if text else type(exc).__name__
+    if "custom op" in str(exc).lower() or "unresolved" in str(exc).lower():
+        ops = ", ".join(model_file.custom_ops()) or "unknown"
+        return ModelError(
+            f"{model_file.label}: the model uses custom ops ({ops}) that this interpreter "
+            f"does not provide ({detail}). Convert it again with builtin ops only, or run it "
+            "where a delegate that implements them is installed."
+        )
+    hint = f" {LEGACY_HINT}" if runtime.is_legacy else " Export or convert the model again."
+    return ModelError(
+        f"{model_file.label}: {runtime.package} {runtime.version} cannot load this model: {detail}.{hint}"
+    )

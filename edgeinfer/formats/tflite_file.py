@@ -1,0 +1,154 @@
+"""TFLite flatbuffers checked and read in Python before an interpreter sees them.
+
+The flatbuffer schema module ships inside LiteRT (``ai_edge_litert.schema_py_generated``)
+and TensorFlow; with neither (a bare ``tflite_runtime`` install) only the header is
+checked. Walking the model with the Python accessors is bounds-checked, so a truncated
+or corrupt file raises here instead of crashing the native interpreter.
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from edgeinfer.errors import MissingDependencyError
+from edgeinfer.formats import ModelFile
+
+__all__ = ["EDGETPU_CUSTOM_OP", "TFLiteFile", "load_schema"]
+
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+_CUSTOM = 32  # BuiltinOperator.CUSTOM
+_WALK_ERRORS = (ValueError, IndexError, struct.error, TypeError, UnicodeDecodeError, OverflowError)
+
+
+@cache
+def load_schema() -> ModuleType | None:
+    """Return the TFLite flatbuffer schema module, or ``None`` when none is installed."""
+    for name in ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated"):
+        try:
+            return __import__(name, fromlist=["Model"])
+        except ImportError:
+            continue
+    return None
+
+
+class TFLiteFile(ModelFile):
+    """A TFLite (LiteRT) flatbuffer model."""
+
+    kind = "tflite"
+
+    def _root(self) -> Any:
+        schema = load_schema()
+        return None if schema is None else schema.Model.GetRootAs(self.data, 0)
+
+    def validate(self) -> None:
+        if len(self.data) < 16:
+            raise self.error("the file is truncated (shorter than a TFLite header)",
+                             "Export or copy it again.")
+        (root,) = struct.unpack_from("<I", self.data, 0)
+        if root + 4 > len(self.data):
+            raise self.error("the file is truncated or corrupt (root table outside the file)",
+                             "Export or copy it again.")
+        model = self._root()
+        if model is None:
+            return
+        try:
+            self._walk(model)
+        except _WALK_ERRORS as exc:
+            raise self.error(f"the TFLite flatbuffer is truncated or corrupt ({exc})",
+                             "Export or copy it again.") from None
+
+    def _walk(self, model: Any) -> None:
+        n_buffers = model.BuffersLength()
+        for i in range(n_buffers):
+            buf = model.Buffers(i)
+            if buf.Offset() > 1:  # buffer stored after the flatbuffer (models > 2 GB)
+                if buf.Offset() + buf.Size() > len(self.data):
+                    raise ValueError(f"buffer {i} lies outside the file")
+            elif buf.DataLength():
+                data = buf.DataAsNumpy()
+                if data.size != buf.DataLength():
+                    raise ValueError(f"buffer {i} is cut short")
+        n_codes = model.OperatorCodesLength()
+        for i in range(n_codes):
+            model.OperatorCodes(i).CustomCode()
+        if model.SubgraphsLength() < 1:
+            raise ValueError("no subgraph")
+        for s in range(model.SubgraphsLength()):
+            graph = model.Subgraphs(s)
+            n_tensors = graph.TensorsLength()
+            for t in range(n_tensors):
+                tensor = graph.Tensors(t)
+                if tensor.Buffer() >= max(n_buffers, 1):
+                    raise ValueError(f"tensor {t} points to a missing buffer")
+                tensor.ShapeAsNumpy()
+            for o in range(graph.OperatorsLength()):
+                op = graph.Operators(o)
+                if op.OpcodeIndex() >= n_codes:
+                    raise ValueError(f"operator {o} has an unknown opcode")
+                ios = np.concatenate([np.atleast_1d(op.InputsAsNumpy()), np.atleast_1d(op.OutputsAsNumpy())])
+                if ios.size and ios.max() >= n_tensors:
+                    raise ValueError(f"operator {o} uses a missing tensor")
+
+    def custom_ops(self) -> list[str]:
+        """Names of the custom operators the model uses (e.g. ``edgetpu-custom-op``)."""
+        model = self._root()
+        if model is None:
+            return [EDGETPU_CUSTOM_OP] if EDGETPU_CUSTOM_OP.encode() in self.data else []
+        names = []
+        for i in range(model.OperatorCodesLength()):
+            code = model.OperatorCodes(i)
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin == _CUSTOM and code.CustomCode():
+                names.append(code.CustomCode().decode("utf-8", "replace"))
+        return names
+
+    def metadata_buffers(self) -> dict[str, bytes]:
+        """Raw metadata entries (name -> bytes), e.g. ``TFLITE_METADATA``, ``edgeinfer``."""
+        model = self._root()
+        if model is None:
+            return {}
+        out = {}
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            buf = model.Buffers(entry.Buffer())
+            raw = buf.DataAsNumpy()
+            out[(entry.Name() or b"").decode("utf-8", "replace")] = (
+                raw.tobytes() if isinstance(raw, np.ndarray) else b"")
+        return out
+
+    def metadata(self) -> dict[str, str]:
+        out = {}
+        for name, raw in self.metadata_buffers().items():
+            try:
+                out[name] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # binary metadata such as TFLITE_METADATA flatbuffers
+        return out
+
+    def with_metadata(self, key: str, value: str) -> bytes:
+        schema = load_schema()
+        if schema is None:
+            raise MissingDependencyError("ai-edge-litert", "tflite", "writing TFLite metadata")
+        import flatbuffers
+
+        model = schema.ModelT.InitFromPackedBuf(self.data, 0)
+        payload = np.frombuffer(value.encode("utf-8"), dtype=np.uint8)
+        model.metadata = list(model.metadata or [])
+        model.buffers = list(model.buffers or [])
+        entry = next((m for m in model.metadata if (m.name or b"").decode() == key), None)
+        buffer = schema.BufferT()
+        buffer.data = payload
+        model.buffers.append(buffer)
+        if entry is None:
+            entry = schema.MetadataT()
+            entry.name = key
+            model.metadata.append(entry)
+        entry.buffer = len(model.buffers) - 1
+        builder = flatbuffers.Builder(len(self.data) + len(payload) + 1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
