@@ -1,0 +1,302 @@
+"""``edgeinfer.load()`` and :class:`Model`: one model on the best accelerator present.
+
+Loading validates the file in Python, asks :mod:`devices` for a plan, tries each step in
+order (a delegate that fails falls back to the next one, with a warning kept in
+``Model.plan``), and finds the model card. ``Model.run`` checks, converts and quantizes
+inputs; ``Model.predict`` adds preprocessing and decoding (:mod:`edgeinfer.predict`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeinfer.errors import AcceleratorError, InputError, ModelError
+from edgeinfer.types import TensorSpec
+
+if TYPE_CHECKING:
+    from devices.types import PlanStep
+    from edgeinfer.backends.base import Backend
+    from edgeinfer.card import ModelCard
+    from edgeinfer.formats import ModelFile
+
+__all__ = ["Model", "load"]
+
+log = logging.getLogger("edgeinfer")
+
+ModelSource = str | Path | bytes | bytearray | memoryview
+
+
+def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None = None,
+         card: Any = None) -> Model:
+    """Open a ``.tflite`` or ``.onnx`` model on the best accelerator that is present.
+
+    Args:
+        model: Path to the model file, or its bytes.
+        accelerator: ``"auto"`` or a name from ``edgeinfer devices`` (``xnnpack``, ``gpu``,
+            ``edgetpu``, ``cpu``; ``cuda``, ``tensorrt``, ``openvino`` ... for ONNX).
+        threads: CPU threads for the interpreter; default from the board profile.
+        card: A :class:`~edgeinfer.card.ModelCard`, a mapping, or a path to a card YAML
+            that overrides the card embedded in the model.
+
+    Returns:
+        The loaded :class:`Model`; close it (or use ``with``) to free the interpreter.
+
+    Raises:
+        ModelError: the file is missing, corrupt or cannot run.
+        AcceleratorError: the requested accelerator is absent, or every plan step failed.
+        ConfigError: the card is invalid.
+    """
+    from devices import plan
+    from devices.probe import probe_cached
+    from edgeinfer.card import find
+    from edgeinfer.formats import open_model_file
+
+    model_file = open_model_file(model)
+    inventory = probe_cached()
+    edgetpu_model = model_file.kind == "tflite" and "edgetpu-custom-op" in model_file.custom_ops()  # type: ignore[attr-defined]
+    steps = plan(inventory, model_file.kind, accelerator, edgetpu_model=edgetpu_model)
+    backend, steps = _open_backend(model_file, steps, threads or inventory.default_threads)
+    try:
+        effective_card = find(model_file, card)
+    except Exception:
+        backend.close()
+        raise
+    return Model(model_file, backend, steps, effective_card)
+
+
+def _open_backend(model_file: ModelFile, steps: list[PlanStep],
+                  threads: int | None) -> tuple[Backend, list[PlanStep]]:
+    from edgeinfer.backends import registry
+
+    backend_cls: Any = registry.get(model_file.kind)
+    backend: Backend | None = None
+    done: list[PlanStep] = []
+    failures: list[str] = []
+    for step in steps:
+        if step.status != "try":
+            done.append(step)
+        elif backend is not None:
+            done.append(step.with_status("not needed"))
+        else:
+            try:
+                backend = backend_cls.open(model_file, step, threads)
+                done.append(step.with_status("used"))
+            except AcceleratorError as exc:
+                log.warning("%s: %s failed, falling back: %s", model_file.label, step.accelerator, exc)
+                failures.append(f"{step.accelerator}: {exc}")
+                done.append(step.with_status("failed", str(exc)))
+    if backend is None:
+        reasons = failures or [f"{s.accelerator}: {s.reason}" for s in steps]
+        raise AcceleratorError(
+            f"{model_file.label}: no accelerator could run this model.\n  " + "\n  ".join(reasons)
+        )
+    return backend, done
+
+
+class Model:
+    """A loaded model. Thread-safe: calls are serialised per interpreter.
+
+    Attributes:
+        path: The file it was loaded from (``None`` for bytes).
+        kind: ``"tflite"`` or ``"onnx"``.
+        inputs: Input specs, in order.
+        outputs: Output specs, in order.
+        card: The effective model card (``card.origin`` says where it came from).
+        plan: Every accelerator considered, with status used/failed/skip/"not needed" and why.
+        accelerator: The accelerator in use.
+    """
+
+    def __init__(self, model_file: ModelFile, backend: Backend, plan: list[PlanStep], card: ModelCard) -> None:
+        self.path: Path | None = model_file.path
+        self.kind = model_file.kind
+        self.size_bytes = len(model_file.data)
+        self._backend: Backend | None = backend
+        self.inputs: list[TensorSpec] = list(backend.inputs)
+        self.outputs: list[TensorSpec] = list(backend.outputs)
+        self.plan = plan
+        self.accelerator = next(s.accelerator for s in plan if s.status == "used")
+        self.card = card
+        self._lock = threading.Lock()
+        self._in_names = [s.name for s in self.inputs]
+        self._out_names = [s.name for s in self.outputs]
+        self._runner: Any = None
+        self.name = model_file.path.name if model_file.path is not None else "<bytes>"
+
+    # -- running tensors -------------------------------------------------------------------
+
+    def run(self, x: np.ndarray | Mapping[str, np.ndarray], *, raw: bool = False) -> dict[str, np.ndarray]:
+        """Run one inference on ready tensors.
+
+        Args:
+            x: One array for single-input models, or a dict input name -> array. Arrays of
+                the input's own dtype pass through; float arrays fed to a quantized input
+                are quantized with its scale and zero point; other floats and ints are cast
+                when the cast is safe.
+            raw: Keep outputs in their native dtype instead of dequantizing to float32.
+
+        Returns:
+            Output name -> array, in ``outputs`` order.
+
+        Raises:
+            InputError: wrong input names, shape or dtype (expected versus given).
+            ModelError: the model was closed.
+        """
+        feeds = self._feeds(x)
+        with self._lock:
+            backend = self._require_open()
+            results = backend.run(feeds)
+        if raw:
+            return dict(zip(self._out_names, results, strict=True))
+        return {spec.name: dequantize(value, spec) for spec, value in zip(self.outputs, results, strict=True)}
+
+    def _feeds(self, x: np.ndarray | Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        if isinstance(x, Mapping):
+            unknown = set(x) - set(self._in_names)
+            missing = [n for n in self._in_names if n not in x]
+            if unknown or missing:
+                raise InputError(
+                    f"{self.name}: expected inputs {self._in_names}, got {sorted(x)}"
+                    + (f" (unknown: {sorted(unknown)})" if unknown else "")
+                    + (f" (missing: {missing})" if missing else "")
+                )
+            arrays = [x[n] for n in self._in_names]
+        else:
+            if len(self.inputs) != 1:
+                raise InputError(
+                    f"{self.name} has {len(self.inputs)} inputs {self._in_names}: pass a dict name -> array"
+                )
+            arrays = [x]
+        return [prepare_input(a, spec, self.name) for a, spec in zip(arrays, self.inputs, strict=True)]
+
+    def _require_open(self) -> Backend:
+        if self._backend is None:
+            raise ModelError(f"{self.name} was closed; call edgeinfer.load() again")
+        return self._backend
+
+    # -- frames to results (edgeinfer.predict) --------------------------------------------
+
+    def _get_runner(self) -> Any:
+        if self._runner is None:
+            from edgeinfer.predict import Runner
+
+            self._runner = Runner(self)
+        return self._runner
+
+    def predict(self, frame: np.ndarray | str | Path | bytes) -> Any:
+        """Preprocess a frame, run the model and decode the result.
+
+        Args:
+            frame: A BGR ``uint8`` ``(H, W, 3)`` array, an image path, or encoded JPEG/PNG bytes.
+
+        Returns:
+            The task's result (``Classification``, ``Detections``, ``Segmentation``,
+            ``Regression`` or ``RawResult``); ``result.to_dict()`` gives its JSON.
+
+        Raises:
+            InputError: the frame cannot be decoded or has the wrong shape/dtype.
+        """
+        return self._get_runner().predict(frame)
+
+    def predict_batch(self, frames: Iterable[np.ndarray | str | Path | bytes]) -> list[Any]:
+        """Predict several frames; batched when the model's batch dimension allows. Results in order."""
+        return self._get_runner().predict_batch(list(frames))
+
+    async def predict_async(self, frame: np.ndarray | str | Path | bytes) -> Any:
+        """``predict`` on a worker thread, without blocking the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(self.predict, frame)
+
+    def stream(self, source: Any, **options: Any) -> Iterator[Any]:
+        """Yield ``(frame, result)`` pairs from a camera, stream, file or folder, newest frame first.
+
+        See :func:`edgeinfer.pipeline.stream` for the options.
+        """
+        from edgeinfer.pipeline import stream
+
+        yield from stream(self, source, **options)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the interpreter. Further calls raise ``ModelError``."""
+        with self._lock:
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly summary: file, accelerator, plan, I/O specs, card."""
+        return {
+            "model": str(self.path) if self.path else self.name,
+            "kind": self.kind,
+            "size_bytes": self.size_bytes,
+            "accelerator": self.accelerator,
+            "plan": [s.to_dict() for s in self.plan],
+            "inputs": [s.to_dict() for s in self.inputs],
+            "outputs": [s.to_dict() for s in self.outputs],
+            "card": self.card.to_dict(),
+            "card_origin": self.card.origin,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Model {self.name} {self.kind} on {self.accelerator}, task={self.card.task}>"
+
+
+def _shape_error(spec: TensorSpec, array: np.ndarray, model: str) -> InputError:
+    return InputError(
+        f"{model}: input {spec.name!r} expects shape {list(spec.shape)} (-1 = any) and dtype "
+        f"{spec.dtype}, got shape {list(array.shape)} dtype {array.dtype}"
+    )
+
+
+def prepare_input(array: Any, spec: TensorSpec, model: str = "model") -> np.ndarray:
+    """Check one input against its spec and convert it to the spec's dtype.
+
+    Raises:
+        InputError: wrong rank, a fixed dimension differs, or the dtype cannot be converted.
+    """
+    array = np.asarray(array)
+    shape = array.shape
+    if len(shape) != len(spec.shape) or any(d >= 0 and d != g for d, g in zip(spec.shape, shape, strict=True)):
+        raise _shape_error(spec, array, model)
+    if array.dtype == spec.dtype:
+        return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    if spec.quant is not None and array.dtype.kind == "f":
+        return quantize(array, spec)
+    if spec.dtype.kind == "f" and array.dtype.kind in "fiub":
+        return array.astype(spec.dtype)
+    if spec.quant is None and spec.dtype.kind in "iu" and np.can_cast(array.dtype, spec.dtype, "same_kind") \
+            and array.dtype.kind == spec.dtype.kind:
+        return array.astype(spec.dtype)
+    raise _shape_error(spec, array, model)
+
+
+def quantize(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Quantize a float array with the spec's ``(scale, zero_point)``: ``round(x / s + zp)``, clipped."""
+    if spec.quant is None:
+        raise InputError(f"input {spec.name!r} is not quantized; pass {spec.dtype} values")
+    scale, zero_point = spec.quant
+    info = np.iinfo(spec.dtype)
+    q = np.rint(array / np.float32(scale)) + zero_point
+    return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def dequantize(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Dequantize a quantized output to float32: ``(q - zp) * scale``; others pass through."""
+    if spec.quant is None:
+        return array
+    scale, zero_point = spec.quant
+    return (array.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
