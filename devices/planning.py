@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from devices.types import AcceleratorInfo, Inventory, PlanStep
 
-__all__ = ["ORDER", "plan"]
+__all__ = ["ORDER", "ordered_names", "plan"]
 
 # Fastest first. Edge TPU only runs models compiled for it; everything else runs anywhere.
 ORDER: dict[str, tuple[str, ...]] = {
     "tflite": ("edgetpu", "gpu", "nnapi", "xnnpack", "cpu"),
     "onnx": ("tensorrt", "cuda", "openvino", "coreml", "nnapi", "cpu"),
 }
+
+
+def ordered_names(inventory: Inventory, backend: str) -> tuple[str, ...]:
+    """The accelerators of ``backend`` in the order to try them on this board.
+
+    The board profile's preferences (``inventory.preferences``) come first, in their
+    order; the remaining accelerators follow in the default fastest-first :data:`ORDER`.
+    """
+    preferred = tuple(n for n in inventory.preferences.get(backend, ()) if n in ORDER[backend])
+    return preferred + tuple(n for n in ORDER[backend] if n not in preferred)
 
 
 def _missing(inventory: Inventory, backend: str, name: str) -> AcceleratorInfo:
@@ -29,7 +39,8 @@ def plan(inventory: Inventory, backend: str, request: str = "auto", *,
         edgetpu_model: The model was compiled by ``edgetpu_compiler`` (TFLite only).
 
     Returns:
-        Every accelerator of the backend, in preference order, with status ``try`` or
+        Every accelerator of the backend, in preference order (the board profile's
+        ``inventory.preferences`` first, then :data:`ORDER`), with status ``try`` or
         ``skip`` and the reason. Steps with ``try`` are attempted in order.
 
     Raises:
@@ -39,13 +50,18 @@ def plan(inventory: Inventory, backend: str, request: str = "auto", *,
 
     if backend not in ORDER:
         raise AcceleratorError(f"Unknown backend {backend!r}; choose one of {', '.join(ORDER)}")
-    names = ORDER[backend]
-    if request != "auto" and request not in names:
+    if request != "auto" and request not in ORDER[backend]:
         raise AcceleratorError(
             f"Unknown accelerator {request!r} for {backend} models; choose auto or one of "
-            f"{', '.join(names)}"
+            f"{', '.join(ORDER[backend])}"
         )
-    steps = [_step(_missing(inventory, backend, name), request, edgetpu_model) for name in names]
+    preferred = inventory.preferences.get(backend, ())
+    edgetpu_model = edgetpu_model and backend == "tflite"
+    steps = [
+        _step(_missing(inventory, backend, name), request, edgetpu_model,
+              f"; preferred on {inventory.profile}" if name in preferred else "")
+        for name in ordered_names(inventory, backend)
+    ]
     if request != "auto" and not any(s.status == "try" for s in steps):
         chosen = next(s for s in steps if s.accelerator == request)
         present = [s.accelerator for s in steps if _missing(inventory, backend, s.accelerator).present]
@@ -57,7 +73,7 @@ def plan(inventory: Inventory, backend: str, request: str = "auto", *,
     return steps
 
 
-def _step(info: AcceleratorInfo, request: str, edgetpu_model: bool) -> PlanStep:
+def _step(info: AcceleratorInfo, request: str, edgetpu_model: bool, note: str) -> PlanStep:
     def step(status: str, reason: str) -> PlanStep:
         return PlanStep(info.name, info.backend, status, reason, info.library, info.provider)  # type: ignore[arg-type]
 
@@ -70,4 +86,4 @@ def _step(info: AcceleratorInfo, request: str, edgetpu_model: bool) -> PlanStep:
     if request not in ("auto", info.name):
         return step("skip", f"present, but {request!r} was requested")
     why = "requested" if request == info.name else "present"
-    return step("try", f"{why}: {info.evidence}")
+    return step("try", f"{why}{note}: {info.evidence}")

@@ -1,33 +1,47 @@
 """Probe the machine: board identity, CPU count and accelerators, as plain data.
 
-Every path is read under ``root`` so tests can hand in a fake ``/proc`` and ``/sys``
-tree; nothing raises for "not present".
+Every path is read under ``root`` so tests can hand in a fake ``/proc``, ``/sys``,
+``/dev`` and library tree; nothing raises for "not present". Delegate libraries are
+found, not loaded: loading happens when a model starts, and a library that fails to
+load there falls back to the next plan step, loudly (see :mod:`edgeinfer.model`).
+
+Environment variables (read here, at the edge, and shown as evidence):
+
+- ``EDGEINFER_EDGETPU_LIBRARY``: path or name of ``libedgetpu.so.1``.
+- ``EDGEINFER_GPU_DELEGATE``: path or name of the TFLite GPU delegate library.
 """
 
 from __future__ import annotations
 
-import ctypes.util
 import glob
 import os
 import platform
 from functools import cache
 from pathlib import Path
 
+from devices.board_identity import probe_board
 from devices.types import AcceleratorInfo, Inventory
 
-__all__ = ["probe", "probe_board", "probe_onnx", "probe_tflite"]
+__all__ = ["find_library", "probe", "probe_board", "probe_cached", "probe_edgetpu", "probe_gpu_delegate",
+           "probe_nnapi", "probe_onnx", "probe_tflite"]
 
-CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}  # before and after firmware load
+CORAL_USB_IDS = {("1a6e", "089a"): "firmware not loaded yet; it loads on first use",
+                 ("18d1", "9302"): "firmware loaded"}
+CORAL_PCI_IDS = {("0x1ac1", "0x089a")}
 EDGETPU_LIBRARIES = ("libedgetpu.so.1", "libedgetpu.1.dylib", "edgetpu.dll")
-GPU_DELEGATE_LIBRARIES = ("libtensorflowlite_gpu_delegate.so", "libLiteRtGpuAccelerator.so")
+EDGETPU_INSTALL = ("install libedgetpu1-std from the Coral apt repository "
+                   "(https://coral.ai/software/#debian-packages), or set EDGEINFER_EDGETPU_LIBRARY")
+GPU_DELEGATE_LIBRARIES = ("libtensorflowlite_gpu_delegate.so",)
 NNAPI_LIBRARIES = ("/system/lib64/libneuralnetworks.so", "/system/lib/libneuralnetworks.so")
 LIBRARY_DIRS = ("/usr/lib", "/usr/local/lib", "/usr/lib/aarch64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-                "/usr/lib/arm-linux-gnueabihf")
+                "/usr/lib/arm-linux-gnueabihf", "/lib", "/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu")
 ORT_PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
     "openvino": "OpenVINOExecutionProvider", "coreml": "CoreMLExecutionProvider",
     "nnapi": "NnapiExecutionProvider", "cpu": "CPUExecutionProvider",
 }
+_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime",
+                  "tensorflow": "tensorflow"}
 
 
 def _read(path: Path) -> str:
@@ -37,23 +51,45 @@ def _read(path: Path) -> str:
         return ""
 
 
-def probe_board(root: Path) -> tuple[str, str]:
-    """Return ``(board name, profile key)`` from the device tree or Jetson release file."""
-    model = _read(root / "proc/device-tree/model")
-    tegra = _read(root / "etc/nv_tegra_release")
-    machine = platform.machine().lower() or "unknown"
-    if model.startswith("Raspberry Pi 5"):
-        return model, "raspberry_pi_5"
-    if model.startswith("Raspberry Pi 4"):
-        return model, "raspberry_pi_4"
-    if "orin" in model.lower():
-        return model, "jetson_orin"
-    if tegra or "jetson" in model.lower() or "nvidia" in model.lower():
-        return model or f"NVIDIA Jetson ({tegra.split(',')[0]})", "jetson_nano"
-    if "coral" in model.lower() or "phanbell" in model.lower():
-        return model, "coral_dev_board"
-    arch = "arm64" if machine in ("aarch64", "arm64") else "x86_64" if machine in ("x86_64", "amd64") else machine
-    return model or f"generic {arch}", f"generic_{arch}"
+def _under(root: Path, path: str) -> Path:
+    return root / path.lstrip("/")
+
+
+def find_library(names: tuple[str, ...], root: Path, env_var: str) -> tuple[str | None, str]:
+    """Locate a shared library without loading it.
+
+    Looks at ``$env_var`` first, then the usual library folders under ``root``, then (on
+    the real root only) ``LD_LIBRARY_PATH`` and the linker cache.
+
+    Args:
+        names: File names to look for, most likely first.
+        root: Filesystem root.
+        env_var: Environment variable that names the library explicitly.
+
+    Returns:
+        ``(path or name, "")`` when found, else ``(None, why not)``.
+    """
+    explicit = os.environ.get(env_var)
+    if explicit:
+        if os.sep in explicit and not Path(explicit).exists():
+            return None, f"{env_var}={explicit} does not exist"
+        return explicit, ""
+    folders = list(LIBRARY_DIRS)
+    if root == Path("/"):
+        folders = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if d] + folders
+    for folder in folders:
+        for name in names:
+            candidate = _under(root, folder) / name
+            if candidate.exists():
+                return str(candidate), ""
+    if root == Path("/"):
+        import ctypes.util
+
+        for stem in dict.fromkeys(n.removeprefix("lib").split(".")[0] for n in names):
+            found = ctypes.util.find_library(stem)
+            if found:
+                return found, ""
+    return None, f"{names[0]} not found"
 
 
 def _usb_ids(root: Path) -> set[tuple[str, str]]:
@@ -65,50 +101,75 @@ def _usb_ids(root: Path) -> set[tuple[str, str]]:
     return found
 
 
-def find_library(names: tuple[str, ...], root: Path, env_var: str) -> str | None:
-    """Locate a shared library: ``$env_var``, then the usual folders under ``root``, then ldconfig."""
-    explicit = os.environ.get(env_var)
-    if explicit:
-        return explicit
-    for folder in LIBRARY_DIRS:
-        for name in names:
-            if (root / folder.lstrip("/") / name).exists():
-                return str(root / folder.lstrip("/") / name)
-    if root == Path("/"):
-        for name in names:
-            stem = name.removeprefix("lib").split(".so")[0].split(".")[0]
-            if ctypes.util.find_library(stem):
-                return name
-    return None
+def _pci_ids(root: Path) -> set[tuple[str, str]]:
+    found = set()
+    for dev in glob.glob(str(root / "sys/bus/pci/devices/*")):
+        found.add((_read(Path(dev) / "vendor").lower(), _read(Path(dev) / "device").lower()))
+    return found
+
+
+def _edgetpu_devices(root: Path) -> tuple[list[str], list[str]]:
+    """Return (usable Edge TPU devices, problems with devices that are there but unusable)."""
+    coral_usb = sorted(_usb_ids(root) & CORAL_USB_IDS.keys())
+    usable = [f"Coral USB {v}:{p} ({CORAL_USB_IDS[(v, p)]})" for v, p in coral_usb]
+    problems = []
+    apex = sorted(glob.glob(str(root / "dev/apex_*")))
+    for node in apex:
+        name = "/dev/" + os.path.basename(node)
+        if os.access(node, os.R_OK | os.W_OK):
+            usable.append(f"PCIe Edge TPU {name}")
+        else:
+            problems.append(f"{name} is not accessible to this user (add it to the 'apex' group: "
+                            "sudo usermod -aG apex $USER, then log in again)")
+    if not apex and _pci_ids(root) & CORAL_PCI_IDS:
+        problems.append("a PCIe Edge TPU (1ac1:089a) is on the bus but /dev/apex_0 is missing "
+                        "(install the gasket-dkms driver and reboot)")
+    return usable, problems
+
+
+def probe_edgetpu(root: Path) -> AcceleratorInfo:
+    """The Coral Edge TPU: a USB or PCIe device, plus ``libedgetpu`` to drive it."""
+    usable, problems = _edgetpu_devices(root)
+    library, missing = find_library(EDGETPU_LIBRARIES, root, "EDGEINFER_EDGETPU_LIBRARY")
+    if usable and library:
+        return AcceleratorInfo("edgetpu", "tflite", True, f"{', '.join(usable)}; {library}", library)
+    if usable:
+        evidence = f"{', '.join(usable)} found, but libedgetpu is missing ({missing}): {EDGETPU_INSTALL}"
+        return AcceleratorInfo("edgetpu", "tflite", False, evidence)
+    if problems:
+        return AcceleratorInfo("edgetpu", "tflite", False, "; ".join(problems), library)
+    found = f" ({library} is installed)" if library else ""
+    return AcceleratorInfo("edgetpu", "tflite", False,
+                           f"no Coral USB (1a6e:089a, 18d1:9302) or /dev/apex_* device{found}", library)
+
+
+def probe_gpu_delegate(root: Path) -> AcceleratorInfo:
+    """The TFLite GPU delegate: a library found (it is loaded only when a model starts)."""
+    library, missing = find_library(GPU_DELEGATE_LIBRARIES, root, "EDGEINFER_GPU_DELEGATE")
+    if library:
+        return AcceleratorInfo("gpu", "tflite", True, f"GPU delegate {library} (loaded when a model starts)",
+                               library)
+    evidence = f"no TFLite GPU delegate library ({missing}; build it or set EDGEINFER_GPU_DELEGATE)"
+    return AcceleratorInfo("gpu", "tflite", False, evidence)
+
+
+def probe_nnapi(root: Path) -> AcceleratorInfo:
+    """Android's Neural Networks API (``libneuralnetworks.so`` in ``/system``)."""
+    library = next((p for p in NNAPI_LIBRARIES if _under(root, p).exists()), None)
+    if library:
+        return AcceleratorInfo("nnapi", "tflite", True, f"Android NNAPI ({library})", library)
+    return AcceleratorInfo("nnapi", "tflite", False, "not Android (no /system/lib*/libneuralnetworks.so)")
 
 
 def probe_tflite(root: Path, runtime: str | None) -> list[AcceleratorInfo]:
-    """Accelerators usable by the TFLite backend."""
-    usb = _usb_ids(root) & CORAL_USB_IDS
-    apex = sorted(glob.glob(str(root / "dev/apex_*")))
-    edgetpu_lib = find_library(EDGETPU_LIBRARIES, root, "EDGEINFER_EDGETPU_LIBRARY")
-    devices_seen = [f"USB {v}:{p}" for v, p in sorted(usb)] + [os.path.basename(a) for a in apex]
-    if devices_seen and edgetpu_lib:
-        edgetpu = AcceleratorInfo("edgetpu", "tflite", True, f"{', '.join(devices_seen)}; {edgetpu_lib}", edgetpu_lib)
-    elif devices_seen:
-        edgetpu = AcceleratorInfo("edgetpu", "tflite", False,
-                                  f"{', '.join(devices_seen)} found but libedgetpu.so.1 is not installed "
-                                  "(apt-get install libedgetpu1-std)")
-    else:
-        edgetpu = AcceleratorInfo("edgetpu", "tflite", False, "no Coral USB (1a6e:089a, 18d1:9302) or /dev/apex_* device")
-    gpu_lib = find_library(GPU_DELEGATE_LIBRARIES, root, "EDGEINFER_GPU_DELEGATE")
-    gpu = (AcceleratorInfo("gpu", "tflite", True, gpu_lib, gpu_lib) if gpu_lib else
-           AcceleratorInfo("gpu", "tflite", False, "no TFLite GPU delegate library (libtensorflowlite_gpu_delegate.so)"))
-    nnapi_lib = next((p for p in NNAPI_LIBRARIES if (root / p.lstrip("/")).exists()), None)
-    nnapi = (AcceleratorInfo("nnapi", "tflite", True, f"Android NNAPI ({nnapi_lib})", nnapi_lib) if nnapi_lib else
-             AcceleratorInfo("nnapi", "tflite", False, "not Android (no libneuralnetworks.so)"))
+    """Accelerators usable by the TFLite backend (``runtime``: the interpreter package, or None)."""
     if runtime:
         cpu = [AcceleratorInfo("xnnpack", "tflite", True, f"XNNPACK built into {runtime}"),
                AcceleratorInfo("cpu", "tflite", True, f"built-in kernels of {runtime}")]
     else:
         missing = "no TFLite interpreter installed (pip install 'edgeinfer[tflite]')"
-        cpu = [AcceleratorInfo("xnnpack", "tflite", False, missing), AcceleratorInfo("cpu", "tflite", False, missing)]
-    return [edgetpu, gpu, nnapi, *cpu]
+        cpu = [AcceleratorInfo(name, "tflite", False, missing) for name in ("xnnpack", "cpu")]
+    return [probe_edgetpu(root), probe_gpu_delegate(root), probe_nnapi(root), *cpu]
 
 
 def probe_onnx(available: list[str] | None) -> list[AcceleratorInfo]:
@@ -116,11 +177,12 @@ def probe_onnx(available: list[str] | None) -> list[AcceleratorInfo]:
     out = []
     for name, provider in ORT_PROVIDERS.items():
         if available is None:
-            out.append(AcceleratorInfo(name, "onnx", False, "onnxruntime is not installed (pip install 'edgeinfer[onnx]')", provider=provider))
+            evidence, present = "onnxruntime is not installed (pip install 'edgeinfer[onnx]')", False
         elif provider in available:
-            out.append(AcceleratorInfo(name, "onnx", True, f"{provider} in onnxruntime", provider=provider))
+            evidence, present = f"{provider} listed by onnxruntime", True
         else:
-            out.append(AcceleratorInfo(name, "onnx", False, f"{provider} not in this onnxruntime build", provider=provider))
+            evidence, present = f"{provider} is not in this onnxruntime build", False
+        out.append(AcceleratorInfo(name, "onnx", present, evidence, provider=provider))
     return out
 
 
@@ -132,30 +194,58 @@ def _onnx_providers() -> tuple[list[str] | None, str | None]:
     return list(ort.get_available_providers()), str(ort.__version__)
 
 
-def probe(root: str | Path = "/") -> Inventory:
+def _dist_version(package: str | None) -> str | None:
+    if package is None:
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(_DISTRIBUTIONS.get(package, package))
+    except PackageNotFoundError:
+        return None
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may use (containers, taskset)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def probe(root: str | Path = "/", *, machine: str | None = None) -> Inventory:
     """Look at the machine and return what is present, with evidence.
 
     Args:
-        root: Filesystem root to read ``/proc``, ``/sys``, ``/dev`` and library folders
-            under (tests pass a fake tree).
+        root: Filesystem root to read ``/proc``, ``/sys``, ``/dev``, ``/etc`` and library
+            folders under (tests pass a fake tree).
+        machine: CPU architecture to assume (default ``platform.machine()``).
 
     Returns:
-        The :class:`Inventory`. Never raises for missing hardware.
+        The :class:`Inventory`, with the board profile's default threads and preferences.
+        Never raises for missing hardware.
     """
-    root = Path(root)
+    from devices.board_profiles import load_profile
     from edgeinfer.backends.tflite_runtime import available_tflite_runtime
 
+    root = Path(root)
+    machine = machine or platform.machine()
     runtime = available_tflite_runtime()
     providers, ort_version = _onnx_providers()
-    board, profile = probe_board(root)
+    board, profile_key, facts = probe_board(root, machine)
+    profile = load_profile(profile_key)
+    cpus = _cpu_count()
     return Inventory(
-        board=board, profile=profile, machine=platform.machine(), cpu_count=os.cpu_count() or 1,
+        board=board, profile=profile_key, machine=machine, cpu_count=cpus,
         accelerators=tuple(probe_tflite(root, runtime) + probe_onnx(providers)),
         tflite_runtime=runtime, onnxruntime_version=ort_version,
+        default_threads=min(profile.default_threads or cpus, cpus),
+        extra={**facts, "onnx_providers": providers or []},
+        tflite_runtime_version=_dist_version(runtime), preferences=dict(profile.prefer),
+        profile_description=profile.description, install_notes=profile.install_notes,
     )
 
 
 @cache
 def probe_cached() -> Inventory:
-    """``probe()`` of the real machine, once per process."""
+    """``probe()`` of the real machine, once per process (``probe_cached.cache_clear()`` resets it)."""
     return probe("/")

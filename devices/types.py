@@ -46,7 +46,14 @@ class Inventory:
         accelerators: Every accelerator considered, present or not.
         tflite_runtime: The TFLite interpreter package found (``ai_edge_litert`` ...), or ``None``.
         onnxruntime_version: ONNX Runtime's version, or ``None`` when not installed.
-        default_threads: Threads suggested by the board profile.
+        default_threads: Threads suggested by the board profile (never more than ``cpu_count``).
+        extra: Free-form facts (``onnx_providers``: every provider ONNX Runtime lists,
+            ``jetson_release``: the L4T release line ...).
+        tflite_runtime_version: Version of the TFLite interpreter package, or ``None``.
+        preferences: Board-profile accelerator order per backend (``{"tflite": ("xnnpack",)}``);
+            :func:`devices.plan` tries these first.
+        profile_description: The board profile's human description.
+        install_notes: The board profile's setup hints (drivers, runtimes to install).
     """
 
     board: str
@@ -58,6 +65,10 @@ class Inventory:
     onnxruntime_version: str | None = None
     default_threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tflite_runtime_version: str | None = None
+    preferences: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    profile_description: str = ""
+    install_notes: tuple[str, ...] = ()
 
     def find(self, backend: str, name: str) -> AcceleratorInfo | None:
         """Return the accelerator ``name`` of ``backend`` or ``None``."""
