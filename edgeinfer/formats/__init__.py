@@ -15,6 +15,7 @@ from edgeinfer.errors import ModelError
 
 __all__ = ["ModelFile", "open_model_file"]
 
+_ARTICLE_NAME = {"onnx": "an ONNX", "tflite": "a TFLite"}
 _SUFFIX_HINT = "edgeinfer loads .tflite (TFLite/LiteRT) and .onnx (ONNX) files"
 
 
@@ -69,7 +70,7 @@ def detect_kind(data: bytes, suffix: str) -> str | None:
     """Return ``"tflite"``, ``"onnx"`` or ``None`` from the magic bytes and suffix."""
     if len(data) >= 8 and data[4:8] == b"TFL3":
         return "tflite"
-    if data[:1] == b"\x08" and suffix != ".tflite":
+    if data[:1] == b"\x08":
         return "onnx"  # ModelProto starts with field 1 (ir_version), a varint
     if suffix == ".onnx":
         return "onnx"
@@ -118,7 +119,7 @@ def open_model_file(model: str | Path | bytes | bytearray | memoryview) -> Model
         raise ModelError(f"{label}: not a TFLite or ONNX model. {_SUFFIX_HINT}.")
     if suffix in (".tflite", ".onnx") and suffix[1:] != kind:
         raise ModelError(
-            f"{label}: the file is named {suffix} but holds a {kind.upper()} model. "
+            f"{label}: the file is named {suffix} but holds {_ARTICLE_NAME[kind]} model. "
             f"Rename it to .{kind}."
         )
     model_file: ModelFile = TFLiteFile(data, path) if kind == "tflite" else OnnxFile(data, path)
