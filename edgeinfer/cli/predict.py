@@ -1,0 +1,90 @@
+"""``edgeinfer predict MODEL IMAGE... [--card CARD] [--save OUT] [--json]``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgeinfer.errors import InputError
+
+__all__ = ["command", "summarize"]
+
+
+def summarize(result: dict[str, Any]) -> str:
+    """One human line for a result dict (the JSON shape of ``result.to_dict()``)."""
+    task = result.get("task")
+    if task == "classification":
+        return ", ".join(f"{t['label']} {t['score']:.2f}" for t in result["top"]) or "(nothing)"
+    if task == "detection":
+        items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
+                 for d in result["detections"]]
+        return f"{len(items)} found: " + "; ".join(items) if items else "nothing found"
+    if task == "segmentation":
+        return ", ".join(f"{k} {v:.1%}" for k, v in result["classes"].items())
+    if task == "regression":
+        return ", ".join(f"{v:.4g}" for v in result["values"])
+    return json.dumps(result.get("outputs", result))
+
+
+def _save_path(save: Path, image: str, many: bool) -> Path:
+    if many or save.is_dir() or not save.suffix:
+        save.mkdir(parents=True, exist_ok=True)
+        return save / (Path(image).stem + ".jpg")
+    save.parent.mkdir(parents=True, exist_ok=True)
+    return save
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True)
+@click.option("--card", "card_path", type=click.Path(exists=True, dir_okay=False), help="Card YAML overriding the model's own.")
+@click.option("--accelerator", default="auto", show_default=True, help="auto, or a name from `edgeinfer devices`.")
+@click.option("--save", type=click.Path(path_type=Path), help="Write annotated images: a file (one image) or a folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def command(model: str, images: tuple[str, ...], card_path: str | None, accelerator: str,
+            save: Path | None, as_json: bool) -> None:
+    """Run MODEL on IMAGE files and print one result per image."""
+    import edgeinfer
+    from edgeinfer.predict import read_image
+
+    failed = 0
+    with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
+        rows = []
+        for image in images:
+            try:
+                frame = read_image(image)
+                result = loaded.predict(frame)
+            except InputError as exc:
+                failed += 1
+                click.secho(f"error: {exc}", fg="red", err=True)
+                continue
+            data = result.to_dict()
+            if as_json:
+                click.echo(json.dumps({"image": image, **data}))
+            else:
+                rows.append((image, summarize(data)))
+            if save is not None:
+                import cv2
+
+                out = _save_path(save, image, len(images) > 1)
+                cv2.imwrite(str(out), edgeinfer.draw(frame, result))
+        if rows:
+            _print_table(rows, loaded)
+    if failed:
+        sys.exit(65)
+
+
+def _print_table(rows: list[tuple[str, str]], model: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{model.name} ({model.card.task}) on {model.accelerator}")
+    table.add_column("image")
+    table.add_column("result")
+    for image, text in rows:
+        table.add_row(image, text)
+    Console().print(table)
