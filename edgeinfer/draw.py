@@ -1,0 +1,177 @@
+"""Drawing results onto frames, for ``edgeinfer predict --save``, the image sinks and demos.
+
+:func:`draw` returns an annotated copy of a BGR frame and never changes the frame it is
+given::
+
+    annotated = edgeinfer.draw(frame_bgr, model.predict(frame_bgr))
+
+Boxes get a colour per class and a label with its score on a filled tab; class maps are
+alpha-blended over the frame; classification, regression and raw results are written as
+lines of text on a dark panel in the top-left corner. Text size follows the frame size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeinfer.errors import InputError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from edgeinfer.postprocess.results import (
+        Classification,
+        Detections,
+        RawResult,
+        Regression,
+        Result,
+        Segmentation,
+    )
+
+__all__ = ["MASK_ALPHA", "PALETTE_BGR", "color_for", "draw"]
+
+# Twenty well-separated colours (BGR), as in common detection tools; class i takes i % 20.
+PALETTE_BGR: tuple[tuple[int, int, int], ...] = (
+    (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
+    (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0),
+    (168, 153, 44), (255, 194, 0), (147, 69, 52), (255, 115, 100), (236, 24, 0),
+    (255, 56, 132), (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255),
+)
+MASK_ALPHA = 0.5
+TOP_CLASSES_SHOWN = 3
+_WHITE = (255, 255, 255)
+_BLACK = (0, 0, 0)
+_PANEL = (32, 32, 32)
+
+
+def color_for(class_id: int) -> tuple[int, int, int]:
+    """BGR colour of a class id (stable across frames and runs)."""
+    return PALETTE_BGR[int(class_id) % len(PALETTE_BGR)]
+
+
+def draw(frame: np.ndarray, result: Result) -> np.ndarray:
+    """Return a copy of ``frame`` with ``result`` drawn on it.
+
+    Args:
+        frame: ``(H, W, 3)`` uint8 BGR image; left unchanged.
+        result: Any result of :func:`edgeinfer.postprocess.decode`, in this frame's pixels.
+
+    Returns:
+        ``(H, W, 3)`` uint8 BGR annotated copy.
+
+    Raises:
+        InputError: ``frame`` is not an ``(H, W, 3)`` uint8 image, or a segmentation mask
+            does not match its size.
+        MissingDependencyError: OpenCV is not installed.
+    """
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise InputError(
+            f"draw needs an (H, W, 3) uint8 BGR frame; got shape {frame.shape} dtype {frame.dtype}"
+        )
+    try:
+        import cv2
+    except ImportError as exc:
+        raise MissingDependencyError("opencv-python-headless", "camera", "drawing results") from exc
+    canvas = np.ascontiguousarray(frame).copy()
+    _DRAWERS[result.task](cv2, canvas, result)
+    return canvas
+
+
+def _text_style(canvas: np.ndarray) -> tuple[float, int]:
+    """Font scale and stroke thickness readable on this frame size."""
+    scale = max(0.4, min(canvas.shape[:2]) / 900)
+    return scale, max(1, round(scale * 1.6))
+
+
+def _put_tab(cv2: Any, canvas: np.ndarray, text: str, origin_xy: tuple[int, int],
+             color: tuple[int, int, int]) -> int:
+    """Write ``text`` on a filled tab whose top-left is ``origin_xy``; return the tab height."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale, thick = _text_style(canvas)
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    pad = max(2, thick + 1)
+    x, y = origin_xy
+    tab_h = th + base + 2 * pad
+    cv2.rectangle(canvas, (x, y), (x + tw + 2 * pad, y + tab_h), color, -1)
+    # Dark text on light tabs, white on dark ones (ITU-R BT.601 luma of the BGR colour).
+    luma = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
+    text_color = _BLACK if luma > 140 else _WHITE
+    cv2.putText(canvas, text, (x + pad, y + pad + th), font, scale, text_color, thick, cv2.LINE_AA)
+    return int(tab_h)
+
+
+def _put_lines(cv2: Any, canvas: np.ndarray, lines: Sequence[str],
+               colors: Sequence[tuple[int, int, int]] | None = None) -> None:
+    """Stack text lines in the top-left corner, each on its own tab."""
+    y = 0
+    for i, line in enumerate(lines):
+        if y >= canvas.shape[0]:
+            break  # the rest would be off the frame
+        color = colors[i] if colors is not None else _PANEL
+        y += _put_tab(cv2, canvas, line, (0, y), color)
+
+
+def _draw_detections(cv2: Any, canvas: np.ndarray, result: Detections) -> None:
+    _, thick = _text_style(canvas)
+    box_thick = thick + 1
+    for box, score, cid, label in zip(
+        result.boxes_xyxy, result.scores, result.class_ids, result.labels, strict=True
+    ):
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
+        color = color_for(int(cid))
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, box_thick)
+        text = f"{label} {float(score):.2f}"
+        scale, tthick = _text_style(canvas)
+        (_, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, tthick)
+        tab_h = th + base + 2 * max(2, tthick + 1)
+        # Tab above the box, or inside it when the box touches the top edge.
+        tab_y = y1 - tab_h if y1 - tab_h >= 0 else y1
+        _put_tab(cv2, canvas, text, (x1, tab_y), color)
+
+
+def _draw_classification(cv2: Any, canvas: np.ndarray, result: Classification) -> None:
+    shown = zip(result.labels, result.scores, result.class_ids, strict=True)
+    lines, colors = [], []
+    for label, score, cid in list(shown)[:TOP_CLASSES_SHOWN]:
+        lines.append(f"{label} {float(score):.2f}")
+        colors.append(color_for(int(cid)))
+    _put_lines(cv2, canvas, lines, colors)
+
+
+def _draw_segmentation(cv2: Any, canvas: np.ndarray, result: Segmentation) -> None:
+    mask = result.mask
+    if mask.shape != canvas.shape[:2]:
+        raise InputError(
+            f"The segmentation mask is {list(mask.shape)} but the frame is "
+            f"{list(canvas.shape[:2])}; draw the result on the frame it was decoded for."
+        )
+    ids = mask.astype(np.int64) % len(PALETTE_BGR)
+    colors = np.asarray(PALETTE_BGR, dtype=np.float32)[ids]
+    # Class 0 (background) and False stay unpainted.
+    painted = mask.astype(bool)
+    blended = canvas[painted] * (1 - MASK_ALPHA) + colors[painted] * MASK_ALPHA
+    canvas[painted] = np.clip(blended, 0, 255).astype(np.uint8)
+    names = list(result.classes)
+    lines = [f"{name} {result.classes[name] * 100:.0f}%" for name in names]
+    ids_shown = result.class_ids if len(result.class_ids) == len(names) else range(len(names))
+    # Class 0 is left unpainted, so its legend tab is neutral rather than a palette colour.
+    _put_lines(cv2, canvas, lines, [color_for(int(i)) if i else _PANEL for i in ids_shown])
+
+
+def _draw_regression(cv2: Any, canvas: np.ndarray, result: Regression) -> None:
+    names = result.names or tuple(f"value[{i}]" for i in range(len(result.values)))
+    _put_lines(cv2, canvas, [f"{n}: {float(v):.4g}" for n, v in zip(names, result.values, strict=True)])
+
+
+def _draw_raw(cv2: Any, canvas: np.ndarray, result: RawResult) -> None:
+    _put_lines(cv2, canvas, [f"{name}: {list(np.shape(a))}" for name, a in result.outputs.items()])
+
+
+_DRAWERS: dict[str, Callable[[Any, np.ndarray, Any], None]] = {
+    "detection": _draw_detections,
+    "classification": _draw_classification,
+    "segmentation": _draw_segmentation,
+    "regression": _draw_regression,
+    "raw": _draw_raw,
+}
