@@ -108,9 +108,30 @@ class TFLiteBackend:
         self._interpreter = None
 
 
+def _delegate_library_problem(library: str) -> str | None:
+    """Why ``library`` is not a loadable TFLite external delegate, or ``None``.
+
+    Checked with ctypes before ``load_delegate``: when LiteRT's ``Delegate`` fails inside
+    its constructor, its ``__del__`` raises again ("Exception ignored in Delegate.__del__"),
+    and a library without the plugin entry point raises ``AttributeError``.
+    """
+    import ctypes
+
+    try:
+        handle = ctypes.CDLL(library)
+    except OSError as exc:
+        return str(exc)
+    if not hasattr(handle, "tflite_plugin_create_delegate"):
+        return "it is not a TFLite external delegate (no tflite_plugin_create_delegate symbol)"
+    return None
+
+
 def _load_delegate(runtime: TFLiteRuntime, step: PlanStep) -> Any:
     if not step.library:
         raise AcceleratorError(f"No delegate library is known for {step.accelerator!r}")
+    problem = _delegate_library_problem(step.library)
+    if problem:
+        raise AcceleratorError(f"The {step.accelerator} delegate {step.library!r} failed to load: {problem}")
     try:
         return runtime.module.load_delegate(step.library)
     except (ValueError, OSError, RuntimeError) as exc:
