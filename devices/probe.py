@@ -13,7 +13,6 @@ Environment variables (read here, at the edge, and shown as evidence):
 
 from __future__ import annotations
 
-import glob
 import os
 import platform
 from functools import cache
@@ -92,10 +91,18 @@ def find_library(names: tuple[str, ...], root: Path, env_var: str) -> tuple[str 
     return None, f"{names[0]} not found"
 
 
+def _entries(folder: Path, pattern: str) -> list[Path]:
+    # Path.glob, not glob.glob: a root path with "[" or "*" in it must not act as a pattern.
+    try:
+        return sorted(folder.glob(pattern))
+    except OSError:
+        return []
+
+
 def _usb_ids(root: Path) -> set[tuple[str, str]]:
     found = set()
-    for dev in glob.glob(str(root / "sys/bus/usb/devices/*")):
-        vendor, product = _read(Path(dev) / "idVendor"), _read(Path(dev) / "idProduct")
+    for dev in _entries(root / "sys/bus/usb/devices", "*"):
+        vendor, product = _read(dev / "idVendor"), _read(dev / "idProduct")
         if vendor:
             found.add((vendor.lower(), product.lower()))
     return found
@@ -103,8 +110,8 @@ def _usb_ids(root: Path) -> set[tuple[str, str]]:
 
 def _pci_ids(root: Path) -> set[tuple[str, str]]:
     found = set()
-    for dev in glob.glob(str(root / "sys/bus/pci/devices/*")):
-        found.add((_read(Path(dev) / "vendor").lower(), _read(Path(dev) / "device").lower()))
+    for dev in _entries(root / "sys/bus/pci/devices", "*"):
+        found.add((_read(dev / "vendor").lower(), _read(dev / "device").lower()))
     return found
 
 
@@ -113,9 +120,9 @@ def _edgetpu_devices(root: Path) -> tuple[list[str], list[str]]:
     coral_usb = sorted(_usb_ids(root) & CORAL_USB_IDS.keys())
     usable = [f"Coral USB {v}:{p} ({CORAL_USB_IDS[(v, p)]})" for v, p in coral_usb]
     problems = []
-    apex = sorted(glob.glob(str(root / "dev/apex_*")))
+    apex = _entries(root / "dev", "apex_*")
     for node in apex:
-        name = "/dev/" + os.path.basename(node)
+        name = f"/dev/{node.name}"
         if os.access(node, os.R_OK | os.W_OK):
             usable.append(f"PCIe Edge TPU {name}")
         else:
