@@ -9,9 +9,12 @@ apart here by shape and content, never by name:
 - scores ``[1, N]``: 0..1;
 - count ``[1]``: how many of the ``N`` rows are valid.
 
-Of the two ``[1, N]`` tensors, the one holding a value above 1 or only whole numbers while
-the other does not is the classes; when the content cannot tell (all zeros), the op's own
-order (classes before scores) decides.
+Of the two ``[1, N]`` tensors, the one whose first ``count`` values include one above 1 or
+are all whole numbers, while the other's are not, is the classes; when the content cannot
+tell (say, no detections), the op's own order (classes before scores) decides. Rows past
+``count`` hold whatever was in memory (measured: values such as 1e11 and 1e-41) and are
+never looked at. Class ids are those of the op: background excluded, so ``labels[0]`` is
+the first real class.
 """
 
 from __future__ import annotations
@@ -51,12 +54,13 @@ def decode_ssd(
             f"(boxes [1,N,4], classes [1,N], scores [1,N], count [1]); the model gives {shapes}. "
             "Check postprocess.decoder in the model card."
         )
-    classes, scores = _classes_and_scores(vectors[0][0], vectors[1][0])
-    n = min(int(counts[0].reshape(-1)[0]), len(scores))
+    # Rows past ``count`` are uninitialised memory in the op's output: never read them.
+    n = max(0, min(int(counts[0].reshape(-1)[0]), boxes[0].shape[1], vectors[0].shape[1]))
+    classes, scores = _classes_and_scores(vectors[0][0, :n], vectors[1][0, :n])
     w, h = input_size_wh
     yxyx = boxes[0][0, :n].astype(np.float32)
     boxes_xyxy = yxyx[:, [1, 0, 3, 2]] * np.asarray([w, h, w, h], dtype=np.float32)
-    return Candidates(boxes_xyxy, scores[:n].astype(np.float32), np.rint(classes[:n]).astype(np.int64))
+    return Candidates(boxes_xyxy, scores.astype(np.float32), np.rint(classes).astype(np.int64))
 
 
 def _classes_and_scores(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
