@@ -38,14 +38,14 @@ def ssd_tflite(path: Path) -> Path:
     tf = pytest.importorskip("tensorflow")
 
     @tf.function(experimental_implements=OP_ATTRS)
-    def detection_postprocess(box_encodings, class_predictions, anchors):  # noqa: ANN001, ANN202
+    def detection_postprocess(box_encodings, class_predictions, anchors):
         # The converter replaces this body with the fused op; these are placeholders.
         return (tf.constant(0.0, name="boxes"), tf.constant(0.0, name="classes"),
                 tf.constant(0.0, name="scores"), tf.constant(0.0, name="num_detections"))
 
     class Detector(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1, 16, 16, 3], tf.float32)])
-        def __call__(self, image):  # noqa: ANN001, ANN204
+        def __call__(self, image):
             used = tf.reduce_mean(image) * 0.0
             encodings = tf.zeros([1, len(ANCHORS), 4]) + used
             return detection_postprocess(encodings, tf.constant(CLASS_SCORES) + used, tf.constant(ANCHORS))
