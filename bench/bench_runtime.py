@@ -1,0 +1,190 @@
+"""Runtime benchmarks: our overhead on top of LiteRT / ONNX Runtime, int8 gains, honesty.
+
+Rows (goals from the benchmark issue, on a 2-core x86 machine):
+- Model.run vs direct interpreter calls on a MobileNetV2-size float model (<= 1.03x), both formats;
+- per-call overhead on a tiny model (<= +20 microseconds);
+- int8 vs float32 TFLite on XNNPACK (<= 0.6x latency, <= 0.3x size); int8 QDQ vs float ONNX (<= 0.7x);
+- `edgeinfer bench` median vs LiteRT's own `litert-benchmark` (within 1.1x either way);
+- `import edgeinfer` vs `python -c pass` (<= +150 ms), and load + first inference (reported).
+Models are built here (Keras MobileNetV2 architecture, random weights, no download) and
+converted with our own converters, cached in bench/.cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import CACHE, interleaved_ms, row
+
+THREADS = min(os.cpu_count() or 1, 4)
+
+
+def build_models(quick: bool) -> dict[str, Path]:
+    """Float32 and int8 MobileNetV2-size models in both formats, converted by edgeinfer's converters."""
+    import converters
+
+    size = 160 if quick else 224
+    folder = CACHE / f"mobilenetv2_{size}"
+    paths = {f"{fmt}_{q}": folder / f"mobilenetv2_{q}.{fmt}" for fmt in ("tflite", "onnx") for q in ("float", "int8")}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    import keras
+
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    net = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3), classes=1000)
+    rng = np.random.default_rng(0)
+    calib = [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32) for _ in range(16)]
+    for key, path in paths.items():
+        fmt, q = key.split("_")
+        converters.convert(net, to=fmt, quantize="none" if q == "float" else "int8", calibration=calib,
+                           out=path, check=False)
+    return paths
+
+
+def tiny_tflite(folder: Path) -> Path:
+    import keras
+    import tensorflow as tf
+
+    path = folder / "tiny.tflite"
+    if not path.exists():
+        keras.utils.set_random_seed(0)
+        net = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(net).convert())
+    return path
+
+
+def direct_tflite(path: Path):  # noqa: ANN201
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=THREADS)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]["index"]
+    x = np.random.default_rng(0).uniform(0, 1, inp["shape"]).astype(inp["dtype"])
+
+    def call() -> object:
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        return interpreter.get_tensor(out)
+
+    return call, x
+
+
+def direct_onnx(path: Path):  # noqa: ANN201
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    x = np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32)
+    return (lambda: session.run(None, {inp.name: x})), x
+
+
+def overhead_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
+    import edgeinfer
+
+    rows = []
+    rounds, per = (6, 5) if quick else (10, 10)
+    for fmt, direct in (("tflite", direct_tflite), ("onnx", direct_onnx)):
+        call, x = direct(paths[f"{fmt}_float"])
+        with edgeinfer.load(paths[f"{fmt}_float"], threads=THREADS) as model:
+            ours, base = interleaved_ms(lambda m=model, x=x: m.run(x), call, rounds=rounds, per_round=per)
+        rows.append(row(f"Model.run, MobileNetV2 float {fmt}", ours, "ms", base, "<= 1.03x", ours / base <= 1.03))
+    tiny = tiny_tflite(CACHE)
+    call, x = direct_tflite(tiny)
+    with edgeinfer.load(tiny, threads=THREADS) as model:
+        ours, base = interleaved_ms(lambda: model.run(x), call, rounds=20, per_round=500 if quick else 2000)
+    extra_us = (ours - base) * 1000
+    rows.append(row("Model.run overhead per call, tiny tflite", ours * 1000, "us", base * 1000, "<= +20 us",
+                    extra_us <= 20, ratio=ours / base, overhead_us=extra_us))
+    return rows
+
+
+def int8_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
+    import edgeinfer
+
+    rows = []
+    rounds, per = (4, 5) if quick else (8, 10)
+    goals = {"tflite": 0.6, "onnx": 0.7}
+    for fmt, goal in goals.items():
+        with edgeinfer.load(paths[f"{fmt}_int8"], threads=THREADS) as q, \
+                edgeinfer.load(paths[f"{fmt}_float"], threads=THREADS) as f:
+            xq = np.random.default_rng(0).uniform(-1, 1, [1 if d < 0 else d for d in q.inputs[0].shape])
+            xf = np.random.default_rng(0).uniform(-1, 1, [1 if d < 0 else d for d in f.inputs[0].shape])
+            t_q, t_f = interleaved_ms(lambda: q.run(xq.astype(np.float32)), lambda: f.run(xf.astype(np.float32)),
+                                      rounds=rounds, per_round=per)
+        rows.append(row(f"int8 vs float32 latency, {fmt}", t_q, "ms", t_f, f"<= {goal}x", t_q / t_f <= goal))
+    size_q, size_f = paths["tflite_int8"].stat().st_size, paths["tflite_float"].stat().st_size
+    rows.append(row("int8 vs float32 file size, tflite", size_q / 1e6, "MB", size_f / 1e6, "<= 0.3x",
+                    size_q / size_f <= 0.3))
+    return rows
+
+
+def honesty_row(paths: dict[str, Path], quick: bool) -> dict[str, object]:
+    from edgeinfer.benchmark import benchmark
+
+    runs = 30 if quick else 100
+    tool = shutil.which("litert-benchmark")
+    if tool is None:
+        return row("edgeinfer bench vs litert-benchmark", float("nan"), "ms", None, "within 1.1x", False,
+                   error="litert-benchmark not found")
+    model = paths["tflite_float"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        subprocess.run([tool, f"--model={model}", f"--num_runs={runs}", "--warmup_runs=5",
+                        f"--num_threads={THREADS}", f"--result_json={out}"], check=True, capture_output=True)
+        theirs = float(json.loads(out.read_text())["latency"]["median_ms"])
+    ours = float(benchmark(model, threads=THREADS, runs=runs).summary()["p50_ms"])
+    ratio = ours / theirs
+    return row("edgeinfer bench median vs litert-benchmark", ours, "ms", theirs, "within 1.1x either way",
+               1 / 1.1 <= ratio <= 1.1)
+
+
+def _median_wall_ms(code: str, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def startup_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
+    repeats = 5 if quick else 15
+    base = _median_wall_ms("pass", repeats)
+    imported = _median_wall_ms("import edgeinfer", repeats)
+    model = paths["tflite_float"]
+    first = _median_wall_ms(
+        f"import numpy as np, edgeinfer; m = edgeinfer.load({str(model)!r}); "
+        "m.run(np.zeros([1 if d < 0 else d for d in m.inputs[0].shape], np.float32))", max(3, repeats // 3))
+    return [
+        row("import edgeinfer (wall, vs python -c pass)", imported, "ms", base, "<= +150 ms",
+            imported - base <= 150, extra_ms=imported - base),
+        row("import + load + first inference, MobileNetV2 tflite", first, "ms", base, "reported", True,
+            extra_ms=first - base),
+    ]
+
+
+def run(quick: bool = False) -> list[dict[str, object]]:
+    """All runtime rows."""
+    paths = build_models(quick)
+    return [*overhead_rows(paths, quick), *int8_rows(paths, quick), honesty_row(paths, quick),
+            *startup_rows(paths, quick)]
+
+
+if __name__ == "__main__":
+    for r in run(quick="--quick" in sys.argv):
+        print(json.dumps(r))
