@@ -4,10 +4,12 @@ Built once per model from the card's ``PreprocessSpec`` and the model input's
 ``TensorSpec``; called once per frame. Per frame it runs a handful of OpenCV kernels on
 uint8 pixels and writes straight into a preallocated tensor:
 
-1. ``cv2.resize`` of the frame (the only full-resolution pass),
-2. colour order on the small image (``cv2.cvtColor``, or ``cv2.extractChannel`` in the
+1. for gray models, ``cv2.cvtColor`` to gray on the full frame (the resize then moves
+   one channel instead of three),
+2. ``cv2.resize`` of the frame,
+3. colour order on the small image (``cv2.cvtColor``, or ``cv2.extractChannel`` in the
    wanted order for NCHW),
-3. one ``cv2.LUT`` per image (NHWC) or plane (NCHW) that normalises and quantises at once
+4. one ``cv2.LUT`` per image (NHWC) or plane (NCHW) that normalises and quantises at once
    (see :mod:`edgeinfer.preprocess.normalize`), skipped when it is the identity.
 
 Buffers for each frame size are allocated on the first frame of that size and reused.
@@ -34,10 +36,11 @@ __all__ = ["Preprocessor", "build_preprocessor", "infer_layout"]
 _PLAN_CACHE_SIZE = 8
 # OpenCV colour codes by (frame channels, card colour); None: already in that order.
 _COLOR_CODES = {
-    (3, "rgb"): "COLOR_BGR2RGB", (3, "bgr"): None, (3, "gray"): "COLOR_BGR2GRAY",
-    (4, "rgb"): "COLOR_BGRA2RGB", (4, "bgr"): "COLOR_BGRA2BGR", (4, "gray"): "COLOR_BGRA2GRAY",
+    (3, "rgb"): "COLOR_BGR2RGB", (3, "bgr"): None,
+    (4, "rgb"): "COLOR_BGRA2RGB", (4, "bgr"): "COLOR_BGRA2BGR",
     (1, "rgb"): "COLOR_GRAY2RGB", (1, "bgr"): "COLOR_GRAY2BGR", (1, "gray"): None,
 }
+_GRAY_CODES = {3: "COLOR_BGR2GRAY", 4: "COLOR_BGRA2GRAY"}
 # NCHW planes are taken from BGR(A) frames in this channel order, with no cvtColor pass.
 _PLANE_ORDER = {"rgb": (2, 1, 0), "bgr": (0, 1, 2)}
 
@@ -184,6 +187,9 @@ class Preprocessor:
             InputError: the frame or ``out`` has the wrong shape or dtype.
         """
         image = check_frame(frame)
+        if self._spec.color == "gray" and image.ndim == 3:
+            code = getattr(self._cv2, _GRAY_CODES[image.shape[2]])
+            image = self._cv2.cvtColor(image, code, dst=self._scratch_for("gray", image.shape[:2]))
         plan = self._frame_plan(image)
         tensor, item = self._target(out)
         roi = self._roi(item, plan.resize)
@@ -191,7 +197,7 @@ class Preprocessor:
         if kept is not None and self._layout == "nhwc":
             self._write_nhwc(kept, plan, roi)
         elif kept is not None:
-            self._write_nchw(kept, plan, roi)
+            self._write_nchw(kept, roi)
         if plan.resize.has_padding:
             self._fill_padding(item, plan.resize)
         return tensor, plan.resize.geometry
@@ -212,7 +218,7 @@ class Preprocessor:
         resize = plan_resize((w, h), self._size_wh, mode=spec.resize, align=spec.letterbox.align,
                              crop_fraction=spec.crop_fraction)
         code_name = _COLOR_CODES[(channels, spec.color)]
-        if self._layout == "nchw" and spec.color != "gray":
+        if self._layout == "nchw":
             code_name = None  # _write_nchw picks the planes in the wanted order instead
         code = None if code_name is None else int(getattr(self._cv2, code_name))
         direct = (self._tables.identity and self._layout == "nhwc" and code is None
@@ -275,11 +281,8 @@ class Preprocessor:
         lut = tables.lut if tables.channels > 1 else tables.planes[0]
         cv2.LUT(src, lut, dst=roi.view(tables.lut_dtype))
 
-    def _write_nchw(self, kept: np.ndarray, plan: _FramePlan, roi: np.ndarray) -> None:
+    def _write_nchw(self, kept: np.ndarray, roi: np.ndarray) -> None:
         cv2, tables = self._cv2, self._tables
-        if plan.color_code is not None:
-            dst = roi[0] if tables.identity else self._scratch_for("color", kept.shape[:2])
-            kept = cv2.cvtColor(kept, plan.color_code, dst=dst)
         order = _PLANE_ORDER.get(self._spec.color, (0,))
         for c in range(tables.channels):
             dst = roi[c]
