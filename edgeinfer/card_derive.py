@@ -12,7 +12,9 @@ no embedded card and no sidecar. Two sources are understood, tried in this order
   convention: RGB, centred letterbox padded with 114, ``/255``, NCHW for ONNX and NHWC
   for TFLite; outputs use the ``yolov8`` layout. Segmentation models become detection
   cards: the boxes are decoded, instance masks are not (yet). Pose, OBB and exports with
-  NMS inside the graph (``nms=True``, end-to-end models) become ``raw`` cards.
+  NMS inside the graph (``nms=True``, end-to-end models) become ``raw`` cards. ONNX files
+  from the older ultralytics/yolov5 repository carry only ``stride`` and ``names``; their
+  head is the ``yolov5`` layout.
 - **TFLite Metadata** (MediaPipe, TF Hub, Model Maker): see :mod:`edgeinfer.tflite_metadata`.
 
 Malformed metadata never raises: the bad field is skipped with a logged warning, and a
@@ -33,6 +35,7 @@ from edgeinfer.errors import ConfigError
 
 __all__ = [
     "derive_card", "read_ultralytics_metadata", "tensor_shapes", "tflite_metadata_card", "ultralytics_card",
+    "yolov5_repo_card",
 ]
 
 log = logging.getLogger("edgeinfer.card")
@@ -44,6 +47,8 @@ _LITERAL_KEYS = ("names", "imgsz", "stride", "batch", "channels", "args", "kpt_s
 _ULTRALYTICS_MEMBER = "metadata.json"
 # Defaults of ``yolo predict``, so results match what the exporter's users saw.
 _ULTRALYTICS_POSTPROCESS = {"score_threshold": 0.25, "iou_threshold": 0.7, "max_detections": 300}
+_IMAGENET_MEAN = (123.675, 116.28, 103.53)  # yolov5 classify: ImageNet mean/std in pixels
+_IMAGENET_STD = (58.395, 57.12, 57.375)
 _TASKS = {"detect": "detection", "segment": "detection", "classify": "classification"}
 
 
@@ -57,6 +62,8 @@ def derive_card(model_file: Any) -> ModelCard | None:
         A card with ``origin`` ``"ultralytics"`` or ``"tflite-metadata"``, or ``None``.
     """
     meta = read_ultralytics_metadata(model_file)
+    if meta is not None and "task" not in meta and model_file.kind == "onnx":
+        return yolov5_repo_card(meta, tensor_shapes(model_file)[1], model_file.label)
     if meta is not None:
         return ultralytics_card(meta, model_file.kind, model_file.label)
     if model_file.kind == "tflite":
@@ -167,6 +174,36 @@ def ultralytics_card(meta: Mapping[str, Any], kind: str, label: str = "model") -
         return parse(data, origin="ultralytics")
     except ConfigError as exc:
         log.warning("%s: Ultralytics metadata gives an invalid card, ignoring it: %s", label, exc)
+        return None
+
+
+def yolov5_repo_card(meta: Mapping[str, Any], outputs: list[Shape], label: str = "model") -> ModelCard | None:
+    """Card of an ONNX export from the ultralytics/yolov5 repository (only stride and names).
+
+    Its detection head is ``[1, N, 5 + classes]`` with objectness (the ``yolov5`` decoder);
+    a ``[1, classes]`` output is its classifier (logits, ImageNet normalisation). The
+    input size comes from the model's input shape.
+
+    Args:
+        meta: Metadata as returned by :func:`read_ultralytics_metadata`.
+        outputs: Output shapes of the model (:func:`tensor_shapes`).
+        label: Name of the model in log messages.
+    """
+    preprocess: dict[str, Any] = {"color": "rgb", "layout": "nchw", "mean": 0.0, "std": 255.0,
+                                  "resize": "letterbox", "letterbox": {"align": "center", "pad_value": 114}}
+    data: dict[str, Any] = {"preprocess": preprocess}
+    labels = _labels(meta.get("names"), label)
+    if labels is not None:
+        data["labels"] = labels
+    if outputs and len(outputs[0]) == 2:
+        preprocess.update(resize="center_crop", crop_fraction=1.0, mean=_IMAGENET_MEAN, std=_IMAGENET_STD)
+        data.update(task="classification", postprocess={"activation": "softmax"})
+    else:
+        data.update(task="detection", postprocess={"decoder": "yolov5", "iou_threshold": 0.45})
+    try:
+        return parse(data, origin="ultralytics")
+    except ConfigError as exc:
+        log.warning("%s: YOLOv5 metadata gives an invalid card, ignoring it: %s", label, exc)
         return None
 
 

@@ -66,12 +66,16 @@ def yolo_onnx(path: Path, metadata: dict[str, Any] | None, *, head: str = "detec
                  helper.make_node("MatMul", ["f", "w"], ["logits"]),
                  helper.make_node("Softmax", ["logits"], ["output0"], axis=1)]
         out_shape = [1, nc]
-    else:  # [1, 4 + nc, anchors], the yolov8 head layout
-        weight = numpy_helper.from_array(rng.normal(0, 0.3, (4 + nc, 3, 1, 1)).astype(np.float32), "w")
-        shape = numpy_helper.from_array(np.array([1, 4 + nc, -1], np.int64), "shape")
+    else:  # yolov8 head [1, 4 + nc, anchors]; yolov5 head [1, anchors, 5 + nc]
+        ch = 5 + nc if head == "yolov5" else 4 + nc
+        weight = numpy_helper.from_array(rng.normal(0, 0.3, (ch, 3, 1, 1)).astype(np.float32), "w")
+        shape = numpy_helper.from_array(np.array([1, ch, -1], np.int64), "shape")
         nodes = [helper.make_node("Conv", ["images", "w"], ["c"], strides=[32, 32]),
-                 helper.make_node("Reshape", ["c", "shape"], ["output0"])]
-        out_shape = [1, 4 + nc, (h // 32) * (w // 32)]
+                 helper.make_node("Reshape", ["c", "shape"], ["head" if head == "yolov5" else "output0"])]
+        out_shape = [1, ch, (h // 32) * (w // 32)]
+        if head == "yolov5":
+            nodes.append(helper.make_node("Transpose", ["head"], ["output0"], perm=[0, 2, 1]))
+            out_shape = [1, (h // 32) * (w // 32), ch]
     graph = helper.make_graph(
         nodes, "main_graph",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
@@ -178,6 +182,22 @@ def test_ultralytics_tasks(tmp_path: Path, task: str, extra: dict[str, Any], wan
     assert (card.task, card.postprocess.decoder) == (want_task, want_decoder)
     assert card.labels == tuple(NAMES.values())
     assert card.preprocess.resize == "letterbox"
+
+
+@pytest.mark.parametrize("head", ["yolov5", "classify"])
+def test_yolov5_repository_export(tmp_path: Path, head: str) -> None:
+    path = yolo_onnx(tmp_path / "yolov5s.onnx", {"stride": 32, "names": NAMES}, head=head)  # all it writes
+    with edgeinfer.load(path) as model:
+        card = model.card
+        assert card.origin == "ultralytics" and card.labels == tuple(NAMES.values())
+        assert card.preprocess.size_wh is None  # from the input shape
+        out = next(iter(model.run(np.zeros(model.inputs[0].shape, np.float32)).values()))
+    if head == "yolov5":
+        assert card.task == "detection" and card.postprocess.decoder == "yolov5"
+        assert card.preprocess.resize == "letterbox" and out.shape[-1] == 5 + len(NAMES)
+    else:
+        assert card.task == "classification" and card.postprocess.activation == "softmax"
+        assert card.preprocess.mean == pytest.approx((123.675, 116.28, 103.53))
 
 
 def test_malformed_ultralytics_metadata_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
