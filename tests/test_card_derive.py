@@ -173,6 +173,7 @@ def test_ultralytics_onnx_classify(tmp_path: Path) -> None:
     ("pose", {"kpt_shape": [17, 3]}, "raw", None),
     ("obb", {}, "raw", None),
     ("detect", {"args": {"batch": 1, "nms": True}}, "raw", None),  # NMS inside the graph
+    ("detect", {"end2end": True}, "raw", None),
 ])
 def test_ultralytics_tasks(tmp_path: Path, task: str, extra: dict[str, Any], want_task: str,
                            want_decoder: str | None) -> None:
@@ -198,6 +199,12 @@ def test_yolov5_repository_export(tmp_path: Path, head: str) -> None:
     else:
         assert card.task == "classification" and card.postprocess.activation == "softmax"
         assert card.preprocess.mean == pytest.approx((123.675, 116.28, 103.53))
+
+
+def test_ultralytics_single_channel(tmp_path: Path) -> None:
+    card = read(yolo_onnx(tmp_path / "gray.onnx", ultralytics_metadata(channels=1)))
+    assert card.preprocess.color == "gray"
+    assert card.preprocess.mean == (0.0,) and card.preprocess.std == (255.0,)
 
 
 def test_malformed_ultralytics_metadata_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -250,7 +257,7 @@ def test_card_argument_sidecar_and_embedded_win_over_derived(tmp_path: Path) -> 
 
 
 def model_metadata_flatbuffer(*, mean: list[float], std: list[float], labels_file: str,
-                              threshold: float | None = None) -> bytes:
+                              threshold: float | None = None, file_type: int = 2) -> bytes:
     """A ``ModelMetadata`` flatbuffer built field by field in metadata_schema.fbs order."""
     import flatbuffers
 
@@ -271,7 +278,7 @@ def model_metadata_flatbuffer(*, mean: list[float], std: list[float], labels_fil
 
     # AssociatedFile: name 0, description 1, type 2 (TENSOR_AXIS_LABELS = 2), locale 3
     file_name, file_desc, locale = b.CreateString(labels_file), b.CreateString("Labels"), b.CreateString("en")
-    labels = table([("offset", 0, file_name), ("offset", 1, file_desc), ("int8", 2, 2),
+    labels = table([("offset", 0, file_name), ("offset", 1, file_desc), ("int8", 2, file_type),
                     ("offset", 3, locale)])
     # NormalizationOptions: mean 0, std 1; ProcessUnit: options_type 0 (Normalization = 1), options 1
     norm = table([("offset", 0, vector(mean, b.PrependFloat32)),
@@ -320,9 +327,30 @@ def with_binary_metadata(model: bytes, name: str, payload: bytes) -> bytes:
     return bytes(builder.Output())
 
 
-def tflite_with_metadata(path: Path, metadata: bytes, labels: str) -> Path:
-    path.write_bytes(with_binary_metadata(tflite_bytes("none"), "TFLITE_METADATA", metadata))
-    append_zip_member(path, "labels.txt", labels)
+@cache
+def four_output_tflite_bytes() -> bytes:
+    """A Keras model with the four outputs of an SSD postprocess: boxes, classes, scores, count."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(32, 32, 3), batch_size=1)
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    boxes = keras.layers.Reshape((10, 4))(keras.layers.Dense(40, activation="sigmoid")(x))
+    classes = keras.layers.Dense(10)(x)
+    scores = keras.layers.Dense(10, activation="sigmoid")(x)
+    count = keras.layers.Dense(1)(x)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, [boxes, classes, scores, count]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return bytes(converter.convert())
+
+
+def tflite_with_metadata(path: Path, metadata: bytes, labels: str, model: bytes | None = None,
+                         member: str = "labels.txt") -> Path:
+    model = tflite_bytes("none") if model is None else model
+    path.write_bytes(with_binary_metadata(model, "TFLITE_METADATA", metadata))
+    append_zip_member(path, member, labels)
     return path
 
 
@@ -367,3 +395,16 @@ def test_tflite_metadata_missing_labels_and_corrupt_buffer(tmp_path: Path,
         parse_metadata(bytes(corrupt))
     with edgeinfer.load(bad) as model:
         assert model.card.origin == "default"
+
+
+def test_tflite_metadata_four_outputs_is_ssd(tmp_path: Path) -> None:
+    # Detection models label the classes output with TENSOR_VALUE_LABELS (type 3).
+    buf = model_metadata_flatbuffer(mean=[127.5], std=[127.5], labels_file="labelmap.txt", file_type=3)
+    path = tflite_with_metadata(tmp_path / "ssd.tflite", buf, "person\ncar\n", four_output_tflite_bytes(),
+                                member="labelmap.txt")
+    with edgeinfer.load(path) as model:
+        assert len(model.outputs) == 4
+        card = model.card
+    assert card.origin == "tflite-metadata"
+    assert card.task == "detection" and card.postprocess.decoder == "ssd"
+    assert card.labels == ("person", "car")
