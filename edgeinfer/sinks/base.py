@@ -1,0 +1,177 @@
+"""The sink interface: the last stage of the flow, where results leave the process.
+
+``sources -> preprocess -> backend -> postprocess -> sinks``. The pipeline wraps every
+result in an *envelope* (see :func:`make_envelope`) and hands it to each sink with
+:meth:`Sink.send`; sinks that draw on pixels (``video``) also receive the frame and the
+result object. A sink never blocks the pipeline for long: slow work (network, retries)
+happens on the sink's own thread, and a broker or server that is away never raises
+from ``send``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["BaseSink", "Sink", "SinkCounters", "encode_envelope", "make_envelope"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where results go: MQTT, a JSON-lines file, a video, an HTTP endpoint, memory."""
+
+    def send(self, envelope: dict[str, Any], *, frame: np.ndarray | None = None, result: Any = None) -> None:
+        """Deliver one envelope (or queue it for delivery) without blocking for long.
+
+        Args:
+            envelope: The dict built by :func:`make_envelope`; JSON-serialisable.
+            frame: The ``(H, W, 3)`` uint8 BGR frame the result was computed on, for sinks
+                that draw (ignored by the others).
+            result: The result object (``Detections``, ``Classification``, ...) whose
+                ``to_dict()`` is ``envelope["result"]``, for sinks that draw.
+
+        Raises:
+            SinkError: the sink cannot accept it at all (closed, disk full, no frame for
+                a sink that needs one). A remote end that is away is not an error here.
+        """
+        ...
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` seconds until everything sent so far is delivered.
+
+        Returns:
+            True when nothing is left to deliver, False on timeout.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release threads, connections and files. Undelivered durable data stays on disk."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the health message: ``sent``, ``queued``, ``dropped``, ``errors``."""
+        ...
+
+
+class SinkCounters:
+    """Thread-safe ``sent``/``dropped``/``errors``/``skipped`` counters shared by the sinks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = {"sent": 0, "dropped": 0, "errors": 0, "skipped": 0}
+
+    def add(self, name: str, count: int = 1) -> None:
+        """Add ``count`` to the counter ``name``."""
+        with self._lock:
+            self._values[name] += count
+
+    def snapshot(self) -> dict[str, int]:
+        """Return a copy of all counters."""
+        with self._lock:
+            return dict(self._values)
+
+
+class BaseSink:
+    """Shared code for sinks: counters and the context manager that calls ``close()``."""
+
+    def __init__(self) -> None:
+        self._counters = SinkCounters()
+
+    def send(self, envelope: dict[str, Any], *, frame: np.ndarray | None = None, result: Any = None) -> None:
+        """See :meth:`Sink.send`."""
+        raise NotImplementedError
+
+    def flush(self, timeout_s: float) -> bool:
+        """Synchronous sinks have nothing pending: always True."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release by default."""
+
+    def stats(self) -> dict[str, int]:
+        """``sent``, ``queued`` (0 for synchronous sinks), ``dropped``, ``errors``, ``skipped``."""
+        values = self._counters.snapshot()
+        values["queued"] = 0
+        return values
+
+    def __enter__(self) -> BaseSink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def make_envelope(
+    *,
+    device_id: str,
+    stream: str,
+    frame_index: int,
+    result: Any,
+    model: str = "",
+    latency_ms: float | None = None,
+    timestamp: float | None = None,
+) -> dict[str, Any]:
+    """Wrap one result in the envelope every sink receives.
+
+    Args:
+        device_id: Name of this device (also the MQTT topic level).
+        stream: Name of the source the frame came from.
+        frame_index: 0-based index of the frame in its stream.
+        result: A result object with ``to_dict()`` or an already JSON-friendly mapping.
+        model: Model name or file name.
+        latency_ms: Preprocess + inference + decode time, milliseconds.
+        timestamp: Capture time, seconds since the Unix epoch; now when ``None``.
+
+    Returns:
+        ``{"device_id", "stream", "frame_index", "timestamp", "model", "latency_ms", "result"}``.
+
+    Example:
+        >>> env = make_envelope(device_id="cam1", stream="front", frame_index=3,
+        ...                     result={"labels": ["cat"]}, timestamp=0.0)
+        >>> env["result"], env["frame_index"]
+        ({'labels': ['cat']}, 3)
+    """
+    if hasattr(result, "to_dict"):
+        payload = result.to_dict()
+    elif isinstance(result, Mapping):
+        payload = dict(result)
+    else:
+        raise TypeError(f"result must have to_dict() or be a mapping, got {type(result).__name__}")
+    return {
+        "device_id": device_id,
+        "stream": stream,
+        "frame_index": int(frame_index),
+        "timestamp": time.time() if timestamp is None else float(timestamp),
+        "model": model,
+        "latency_ms": None if latency_ms is None else float(latency_ms),
+        "result": payload,
+    }
+
+
+def _to_json_value(value: Any) -> Any:
+    # numpy scalars and arrays slip into result dicts easily; send them as plain JSON.
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def encode_envelope(envelope: Mapping[str, Any]) -> bytes:
+    """Encode an envelope as compact UTF-8 JSON (numpy values become lists and numbers).
+
+    Raises:
+        TypeError: a value cannot be represented in JSON.
+    """
+    return json.dumps(envelope, separators=(",", ":"), default=_to_json_value).encode()

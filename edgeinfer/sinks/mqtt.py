@@ -1,0 +1,405 @@
+"""MQTT sink: results to a broker with store-and-forward, status, health and commands.
+
+``send`` writes the envelope to a :class:`~edgeinfer.sinks.queue.DiskQueue` (the only
+synchronous step) and returns; a :class:`~edgeinfer.sinks.forward.Forwarder` thread
+publishes rows in order and deletes each one when the broker acknowledges it (QoS 1/2)
+or when paho has taken it (QoS 0). Paho's network thread reconnects with backoff.
+
+Topics for device ``cam1`` (the result topic is a template over ``device_id``,
+``stream`` and ``model``)::
+
+    edgeinfer/cam1/front/results   envelopes, one message each
+    edgeinfer/cam1/status          "online" (retained) on connect, "offline" as last will
+    edgeinfer/cam1/health          publish_health(), retained
+    edgeinfer/cam1/cmd             subscribe() target for the daemon; replies on cmd/reply
+
+The password comes from ``MqttOptions.password``, else ``password_file``, else the
+``EDGEINFER_MQTT_PASSWORD`` environment variable; it is never logged nor shown by
+``repr``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import string
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeinfer.errors import ConfigError, MissingDependencyError, SinkError
+from edgeinfer.sinks.base import BaseSink, encode_envelope
+from edgeinfer.sinks.forward import Forwarder
+from edgeinfer.sinks.queue import DiskQueue, QueuedMessage
+from edgeinfer.sinks.throttle import Throttle
+
+try:
+    import paho.mqtt.client as paho
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("paho-mqtt", "mqtt", "the MQTT sink") from exc
+
+__all__ = ["DEFAULT_TOPIC", "PASSWORD_ENV", "MqttOptions", "MqttSink", "TlsOptions", "default_queue_path"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOPIC = "edgeinfer/{device_id}/{stream}/results"
+PASSWORD_ENV = "EDGEINFER_MQTT_PASSWORD"
+_TOPIC_FIELDS = frozenset({"device_id", "stream", "model"})
+_WINDOW = 100  # rows in flight at once; enough to hide the broker round trip on a LAN
+_OK = paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+_NO_CONN = paho.MQTTErrorCode.MQTT_ERR_NO_CONN
+
+MessageCallback = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """TLS files (PEM paths); ``ca=None`` uses the system CAs, no ``cert``/``key`` no client auth."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    """Typed options of the MQTT sink (the daemon's config builds these).
+
+    Attributes:
+        host: Broker host name or address.
+        port: Broker port (1883 plain, 8883 TLS by convention).
+        qos: 0, 1 or 2 for result messages.
+        topic: Result topic template over ``{device_id}``, ``{stream}``, ``{model}``.
+        queue_path: SQLite file of the store-and-forward queue; ``None`` for
+            :func:`default_queue_path`.
+        username: Broker user name, or ``None`` for anonymous.
+        password: Password (hidden from ``repr``); see also ``password_file``.
+        password_file: File whose first line is the password.
+        tls: TLS files, or ``None`` for a plain TCP connection.
+        client_id: MQTT client id; ``"edgeinfer-<device_id>"`` when ``None``.
+        keepalive_s: MQTT keepalive, seconds; the last will fires after 1.5 x this
+            when the device vanishes without closing its socket.
+        retain: Publish results with the retain flag.
+        on_change: Publish a stream's result only when it differs from the last one.
+        max_rate_hz: At most this many results per second per stream, or ``None``.
+        queue_max: Rows kept on disk at most; beyond, the oldest are dropped and counted.
+    """
+
+    host: str = "localhost"
+    port: int = 1883
+    qos: int = 1
+    topic: str = DEFAULT_TOPIC
+    queue_path: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_file: str | None = None
+    tls: TlsOptions | None = None
+    client_id: str | None = None
+    keepalive_s: int = 60
+    retain: bool = False
+    on_change: bool = False
+    max_rate_hz: float | None = None
+    queue_max: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.qos not in (0, 1, 2):
+            raise ConfigError(f"mqtt qos must be 0, 1 or 2, got {self.qos!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"mqtt port must be in 1..65535, got {self.port!r}")
+        if self.keepalive_s < 1:
+            raise ConfigError(f"mqtt keepalive_s must be at least 1, got {self.keepalive_s!r}")
+        if self.queue_max < 1:
+            raise ConfigError(f"mqtt queue_max must be at least 1, got {self.queue_max!r}")
+        if self.max_rate_hz is not None and not self.max_rate_hz > 0:
+            raise ConfigError(f"mqtt max_rate_hz must be positive or null, got {self.max_rate_hz!r}")
+        names = {name for _, name, _, _ in string.Formatter().parse(self.topic) if name is not None}
+        unknown = names - _TOPIC_FIELDS
+        if unknown or not self.topic:
+            raise ConfigError(
+                f"mqtt topic {self.topic!r} uses unknown fields {sorted(unknown)}; "
+                f"allowed: {', '.join('{' + n + '}' for n in sorted(_TOPIC_FIELDS))}"
+            )
+
+
+def default_queue_path(device_id: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the queue lives when ``queue_path`` is not set.
+
+    ``$EDGEINFER_STATE_DIR``, else ``$XDG_STATE_HOME/edgeinfer``, else
+    ``~/.local/state/edgeinfer``; the file is ``mqtt-<device_id>.sqlite3``. Use a
+    persistent disk (not ``/tmp`` on a tmpfs) so results survive a power cut.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("EDGEINFER_STATE_DIR"):
+        folder = Path(env["EDGEINFER_STATE_DIR"])
+    elif env.get("XDG_STATE_HOME"):
+        folder = Path(env["XDG_STATE_HOME"]) / "edgeinfer"
+    else:
+        folder = Path.home() / ".local" / "state" / "edgeinfer"
+    return folder / f"mqtt-{re.sub(r'[^A-Za-z0-9_.-]', '_', device_id)}.sqlite3"
+
+
+def resolve_password(options: MqttOptions, environ: Mapping[str, str] | None = None) -> str | None:
+    """Return the password from the options, ``password_file`` or ``EDGEINFER_MQTT_PASSWORD``.
+
+    Raises:
+        ConfigError: ``password_file`` cannot be read.
+    """
+    if options.password is not None:
+        return options.password
+    if options.password_file is not None:
+        try:
+            return Path(options.password_file).read_text().splitlines()[0]
+        except (OSError, IndexError) as exc:
+            raise ConfigError(
+                f"mqtt password_file {options.password_file!r} cannot be read or is empty: {exc}"
+            ) from exc
+    env = os.environ if environ is None else environ
+    return env.get(PASSWORD_ENV)
+
+
+def _topic_level(value: object) -> str:
+    # '+', '#' and '/' would turn a name into wildcards or extra topic levels.
+    return re.sub(r"[+#/]", "_", str(value))
+
+
+class MqttSink(BaseSink):
+    """Publish envelopes to an MQTT broker; nothing is lost while the broker is away.
+
+    Args:
+        options: Broker, topic, QoS, queue and auth settings.
+        device_id: This device's name, used in the status, health and command topics.
+        environ: Environment to read ``EDGEINFER_MQTT_PASSWORD`` from (``os.environ``).
+
+    Raises:
+        ConfigError: a TLS or password file cannot be used.
+        SinkError: the queue file cannot be opened.
+    """
+
+    close_timeout_s = 2.0
+
+    def __init__(
+        self, options: MqttOptions, *, device_id: str, environ: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__()
+        self.options = options
+        self.device_id = device_id
+        self.status_topic = f"edgeinfer/{device_id}/status"
+        self.health_topic = f"edgeinfer/{device_id}/health"
+        self.command_topic = f"edgeinfer/{device_id}/cmd"
+        self._throttle = Throttle(on_change=options.on_change, max_rate_hz=options.max_rate_hz)
+        self._subscriptions: dict[str, MessageCallback] = {}
+        self._connected = threading.Event()
+        self._refusal: str | None = None
+        self._closed = False
+        self._client = self._make_client(resolve_password(options, environ))
+        path = options.queue_path or default_queue_path(device_id, environ)
+        self._queue = DiskQueue(path, max_rows=options.queue_max)
+        self._forwarder = Forwarder(
+            self._queue, self._publish_row, wait_for_ack=options.qos > 0,
+            window=_WINDOW, counters=self._counters,
+        )
+        self._forwarder.start()
+        self._client.connect_async(options.host, options.port, keepalive=options.keepalive_s)
+        self._client.loop_start()
+
+    def _make_client(self, password: str | None) -> paho.Client:
+        opts = self.options
+        client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=opts.client_id or f"edgeinfer-{self.device_id}",
+            protocol=paho.MQTTv311,
+            clean_session=True,
+        )
+        if opts.username is not None:
+            client.username_pw_set(opts.username, password)
+        if opts.tls is not None:
+            try:
+                client.tls_set(ca_certs=opts.tls.ca, certfile=opts.tls.cert, keyfile=opts.tls.key)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"mqtt tls files cannot be used ({opts.tls}): {exc}") from exc
+        client.will_set(self.status_topic, "offline", qos=1, retain=True)
+        client.max_inflight_messages_set(_WINDOW + 8)
+        client.max_queued_messages_set(_WINDOW + 64)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def __repr__(self) -> str:
+        o = self.options
+        return f"MqttSink(host={o.host!r}, port={o.port}, device_id={self.device_id!r}, qos={o.qos})"
+
+    # -- the pipeline side ---------------------------------------------------------------
+
+    def send(self, envelope: dict[str, Any], *, frame: np.ndarray | None = None, result: Any = None) -> None:
+        """Queue one envelope on disk for publishing (see :meth:`Sink.send`).
+
+        Raises:
+            SinkError: the sink is closed, or the queue cannot be written (disk full).
+        """
+        if self._closed:
+            raise SinkError("The MQTT sink is closed; create a new one to send more results")
+        if not self._throttle.admit(envelope):
+            self._counters.add("skipped")
+            return
+        topic = self.options.topic.format(
+            device_id=_topic_level(envelope.get("device_id", self.device_id)),
+            stream=_topic_level(envelope.get("stream", "")),
+            model=_topic_level(envelope.get("model", "")),
+        )
+        try:
+            self._queue.put(topic, encode_envelope(envelope), retain=self.options.retain)
+        except SinkError:
+            self._counters.add("errors")
+            raise
+        self._forwarder.wake()
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until the broker acknowledged everything queued; False on timeout."""
+        return self._forwarder.wait_delivered(timeout_s)
+
+    def stats(self) -> dict[str, int]:
+        """``sent`` (acknowledged), ``queued`` (on disk), ``dropped`` (queue full, all time),
+        ``errors``, ``skipped`` (on_change / max_rate_hz), ``inflight``, ``connected`` (0/1)."""
+        values = self._counters.snapshot()
+        values["queued"] = len(self._queue)
+        values["dropped"] += self._queue.dropped
+        values["inflight"] = self._forwarder.inflight
+        values["connected"] = int(self.connected)
+        return values
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker has accepted our connection."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> None:
+        """Block until connected.
+
+        Raises:
+            SinkError: the broker refused us (bad credentials; raised as soon as the refusal
+                arrives) or could not be reached within ``timeout_s`` seconds.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not self._connected.wait(min(0.05, max(deadline - time.monotonic(), 0.0))):
+            if self._refusal is not None or time.monotonic() >= deadline:
+                break
+        if self._connected.is_set():
+            return
+        where = f"{self.options.host}:{self.options.port}"
+        if self._refusal is not None:
+            raise SinkError(
+                f"The MQTT broker at {where} refused the connection: {self._refusal}. "
+                "Check username and password (password, password_file or "
+                f"{PASSWORD_ENV}) and the broker's ACL."
+            )
+        raise SinkError(
+            f"Could not connect to the MQTT broker at {where} within {timeout_s:g} s. "
+            "Check that it is running, the host and port, and the TLS settings."
+        )
+
+    def close(self) -> None:
+        """Flush briefly, publish "offline", disconnect; unsent rows stay on disk."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.connected:
+            self._forwarder.wait_delivered(self.close_timeout_s)
+        self._forwarder.stop()
+        if self.connected:
+            info = self._client.publish(self.status_topic, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(self.close_timeout_s)
+            except (RuntimeError, ValueError):
+                log.warning("MQTT: could not publish 'offline' to %s before closing", self.status_topic)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._queue.close()
+
+    # -- the daemon side -----------------------------------------------------------------
+
+    def publish_raw(self, topic: str, payload: bytes | str, *, retain: bool = False) -> bool:
+        """Publish one message now, outside the queue (status, health, command replies).
+
+        Returns:
+            True when handed to the connection; False when not connected (not queued:
+            these messages describe the present and are sent again later).
+        """
+        if not self.connected:
+            return False
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if self.options.qos > 0:  # only then are acknowledgements matched to queue rows
+            self._forwarder.expect_foreign(info.mid)
+        return info.rc == _OK
+
+    def publish_health(self, payload: Mapping[str, Any]) -> bool:
+        """Publish a health document, retained, to ``edgeinfer/<device_id>/health``."""
+        return self.publish_raw(self.health_topic, encode_envelope(payload), retain=True)
+
+    def subscribe(self, topic: str, callback: MessageCallback) -> None:
+        """Call ``callback(topic, payload)`` for each message on ``topic`` (re-subscribed on reconnect).
+
+        The callback runs on paho's network thread: keep it short; exceptions are logged.
+        """
+        def deliver(client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+            try:
+                callback(message.topic, bytes(message.payload))
+            except Exception:
+                log.exception("MQTT: the callback for %s failed", topic)
+
+        self._subscriptions[topic] = callback
+        self._client.message_callback_add(topic, deliver)
+        if self.connected:
+            self._client.subscribe(topic, qos=1)
+
+    # -- paho callbacks (network thread) --------------------------------------------------
+
+    def _publish_row(self, row: QueuedMessage) -> int | None:
+        info = self._client.publish(row.topic, row.payload, qos=self.options.qos, retain=row.retain)
+        if info.rc == _OK or (info.rc == _NO_CONN and self.options.qos > 0):
+            return int(info.mid)  # with QoS > 0 paho keeps it and sends it on reconnect
+        return None
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            self._refusal = str(reason)
+            log.error(
+                "MQTT broker %s:%s refused the connection: %s (retrying with backoff)",
+                self.options.host, self.options.port, reason,
+            )
+            return
+        self._refusal = None
+        self._connected.set()
+        log.info("MQTT connected to %s:%s as %s", self.options.host, self.options.port, self.device_id)
+        self.publish_raw(self.status_topic, "online", retain=True)
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
+        self._forwarder.set_connected(True)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        log.warning("MQTT broker %s:%s unreachable; retrying", self.options.host, self.options.port)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        self._forwarder.set_connected(False)
+        if was_connected and not self._closed:
+            log.warning("MQTT disconnected from %s:%s: %s; results are queued on disk",
+                        self.options.host, self.options.port, reason)
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        if self.options.qos > 0:
+            self._forwarder.on_ack(mid)
+
