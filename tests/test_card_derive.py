@@ -149,6 +149,43 @@ def test_ultralytics_onnx_detect(tmp_path: Path) -> None:
         assert model.card.postprocess.iou_threshold == 0.7  # yolo predict's default
 
 
+def test_derived_card_drives_predict(tmp_path: Path) -> None:
+    """A head with one known box: predict() with only the derived card maps it to the frame."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, w = IMGSZ_HW
+    box_cxcywh = [48.0, 32.0, 24.0, 16.0]  # input pixels
+    head = np.array([[[*box_cxcywh, 0.05, 0.9, 0.1], [10, 10, 4, 4, 0.01, 0.02, 0.01]]], np.float32)
+    nodes = [helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+             helper.make_node("Mul", ["m", "zero"], ["z"]),
+             helper.make_node("Add", ["head", "z"], ["output0"])]
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 7, 2])],
+        initializer=[numpy_helper.from_array(head.transpose(0, 2, 1).copy(), "head"),
+                     numpy_helper.from_array(np.array(0, np.float32), "zero")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    for key, value in ultralytics_metadata().items():
+        meta = model.metadata_props.add()
+        meta.key, meta.value = key, str(value)
+    path = tmp_path / "one_box.onnx"
+    path.write_bytes(model.SerializeToString())
+
+    frame = np.full((100, 300, 3), 80, np.uint8)  # wider than the 96x64 input: padded top/bottom
+    scale = min(w / 300, h / 100)
+    pad_y = (h - 100 * scale) / 2
+    cx, cy, bw, bh = box_cxcywh
+    expected = [(cx - bw / 2) / scale, (cy - bh / 2 - pad_y) / scale,
+                (cx + bw / 2) / scale, (cy + bh / 2 - pad_y) / scale]
+    with edgeinfer.load(path) as loaded:
+        result = loaded.predict(frame).to_dict()
+    assert [d["label"] for d in result["detections"]] == ["bicycle"]
+    assert result["detections"][0]["box_xyxy"] == pytest.approx(expected, abs=1.0)
+
+
 def test_ultralytics_tflite_detect(tmp_path: Path) -> None:
     path = yolo_tflite(tmp_path / "yolo11n_float32.tflite", ultralytics_metadata())
     assert json.loads(open_model_file(path).zip_members()["metadata.json"])["names"]["0"] == "person"
