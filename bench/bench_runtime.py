@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import CACHE, interleaved_ms, row
 
 THREADS = min(os.cpu_count() or 1, 4)
@@ -64,7 +63,7 @@ def tiny_tflite(folder: Path) -> Path:
     return path
 
 
-def direct_tflite(path: Path):  # noqa: ANN201
+def direct_tflite(path: Path):
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=THREADS)
@@ -81,7 +80,7 @@ def direct_tflite(path: Path):  # noqa: ANN201
     return call, x
 
 
-def direct_onnx(path: Path):  # noqa: ANN201
+def direct_onnx(path: Path):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -124,7 +123,8 @@ def int8_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
                 edgeinfer.load(paths[f"{fmt}_float"], threads=THREADS) as f:
             xq = np.random.default_rng(0).uniform(-1, 1, [1 if d < 0 else d for d in q.inputs[0].shape])
             xf = np.random.default_rng(0).uniform(-1, 1, [1 if d < 0 else d for d in f.inputs[0].shape])
-            t_q, t_f = interleaved_ms(lambda: q.run(xq.astype(np.float32)), lambda: f.run(xf.astype(np.float32)),
+            feed_q, feed_f = xq.astype(np.float32), xf.astype(np.float32)
+            t_q, t_f = interleaved_ms(lambda q=q, x=feed_q: q.run(x), lambda f=f, x=feed_f: f.run(x),
                                       rounds=rounds, per_round=per)
         rows.append(row(f"int8 vs float32 latency, {fmt}", t_q, "ms", t_f, f"<= {goal}x", t_q / t_f <= goal))
     size_q, size_f = paths["tflite_int8"].stat().st_size, paths["tflite_float"].stat().st_size

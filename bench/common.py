@@ -11,7 +11,7 @@ import numpy as np
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def row(name: str, value: float, unit: str, baseline: float | None, goal: str, passed: bool,
+def row(name: str, value: float, unit: str, baseline: float | None, goal: str, passed: bool, *,
         ratio: float | None = None, **extra: object) -> dict[str, object]:
     """One result row in the suite's JSON shape."""
     if ratio is None and baseline:

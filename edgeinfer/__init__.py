@@ -38,7 +38,7 @@ __all__ = [
 _LAZY = {
     "load": "edgeinfer.model",
     "Model": "edgeinfer.model",
-    "draw": "edgeinfer.draw",
+    "draw": "edgeinfer.annotate",
 }
 
 

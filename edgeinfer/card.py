@@ -244,25 +244,36 @@ def find(model_file: Any, card: ModelCard | Mapping[str, Any] | str | Path | Non
     Order: ``card`` argument, embedded card, sidecar ``<model>.yaml``, a card derived from
     what other exporters embed, else ``task: raw``.
     """
-    if isinstance(card, ModelCard):
-        return card if card.origin else card.model_copy(update={"origin": "argument"})
-    if isinstance(card, str | Path):
-        return parse(_read_text(Path(card)), origin=f"argument:{card}", base_dir=Path(card).parent)
     if card is not None:
-        return parse(card, origin="argument")
+        return _card_from_argument(card)
     embedded = model_file.metadata().get(CARD_KEY)
     if embedded is not None:
         return parse(embedded, origin="embedded")
-    if model_file.path is not None:
-        for sidecar in (Path(str(model_file.path) + ".yaml"), model_file.path.with_suffix(".yaml")):
-            if sidecar.is_file():
-                return parse(_read_text(sidecar), origin=f"sidecar:{sidecar}", base_dir=sidecar.parent)
+    sidecar = _find_sidecar(model_file.path)
+    if sidecar is not None:
+        return parse(_read_text(sidecar), origin=f"sidecar:{sidecar}", base_dir=sidecar.parent)
     from edgeinfer.card_derive import derive_card
 
     derived = derive_card(model_file)
     if derived is not None:
         return derived
     return ModelCard(origin="default")
+
+
+def _card_from_argument(card: ModelCard | Mapping[str, Any] | str | Path) -> ModelCard:
+    if isinstance(card, ModelCard):
+        return card if card.origin else card.model_copy(update={"origin": "argument"})
+    if isinstance(card, str | Path):
+        return parse(_read_text(Path(card)), origin=f"argument:{card}", base_dir=Path(card).parent)
+    return parse(card, origin="argument")
+
+
+def _find_sidecar(model_path: Path | None) -> Path | None:
+    """``model.tflite.yaml`` or ``model.yaml`` next to the model, if one exists."""
+    if model_path is None:
+        return None
+    candidates = (Path(str(model_path) + ".yaml"), model_path.with_suffix(".yaml"))
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def write(model_path: str | Path, card: ModelCard | Mapping[str, Any]) -> None:

@@ -237,7 +237,8 @@ def _resolve(config: DaemonConfig, base: Path) -> DaemonConfig:
         return None if p is None else (p if p.is_absolute() else base / p)
 
     streams = [s.model_copy(update={"model": rel(s.model), "card": rel(s.card)}) for s in config.streams]
-    sinks = [s.model_copy(update={"path": rel(s.path)}) if getattr(s, "path", None) else s for s in config.sinks]
+    sinks = [s.model_copy(update={"path": rel(s.path)}) if isinstance(s, JsonlSinkConfig | VideoSinkConfig)
+             and s.path is not None else s for s in config.sinks]
     update: dict[str, Any] = {"streams": streams, "sinks": sinks}
     if config.mqtt is not None:
         update["mqtt"] = config.mqtt.model_copy(update={

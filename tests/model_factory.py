@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 
-def keras_cnn(input_hw: tuple[int, int] = (32, 32), channels: int = 3, classes: int = 4, seed: int = 0):  # noqa: ANN201
+def keras_cnn(input_hw: tuple[int, int] = (32, 32), channels: int = 3, classes: int = 4, seed: int = 0):
     """A small Keras CNN with a dynamic batch dimension and softmax output."""
     import keras
 
@@ -89,7 +89,7 @@ def onnx_int8_path(folder: Path) -> Path:
             rng = np.random.default_rng(1)
             self.items = iter([{"x": rng.uniform(0, 1, (1, 3, 16, 16)).astype(np.float32)} for _ in range(8)])
 
-        def get_next(self):  # noqa: ANN202
+        def get_next(self):
             return next(self.items, None)
 
     src = folder / "cnn_f32.onnx"

@@ -41,7 +41,8 @@ def _save_path(save: Path, image: str, many: bool) -> Path:
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("images", nargs=-1, required=True)
-@click.option("--card", "card_path", type=click.Path(exists=True, dir_okay=False), help="Card YAML overriding the model's own.")
+@click.option("--card", "card_path", type=click.Path(exists=True, dir_okay=False),
+              help="Card YAML overriding the model's own.")
 @click.option("--accelerator", default="auto", show_default=True, help="auto, or a name from `edgeinfer devices`.")
 @click.option("--save", type=click.Path(path_type=Path), help="Write annotated images: a file (one image) or a folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")

@@ -88,5 +88,5 @@ def test_card_helpers() -> None:
 def test_card_file_and_unreadable_labels(tmp_path: Path) -> None:
     path = tmp_path / "card.yaml"
     path.write_text("task: classification\nlabels_file: missing.txt\n")
-    with pytest.raises(ConfigError, match="missing.txt"):
+    with pytest.raises(ConfigError, match=r"missing\.txt"):
         read(path)

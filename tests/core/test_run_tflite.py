@@ -85,7 +85,7 @@ def test_wrong_shape_dtype_and_name_say_expected_and_given(float_bytes: bytes, i
             model.run(np.zeros((1, 16, 16, 3), np.float32))
         with pytest.raises(InputError, match=r"expected inputs .* got \['nope'\]"):
             model.run({"nope": np.zeros((1, 32, 32, 3), np.float32)})
-    with edgeinfer.load(int8_bytes) as model, pytest.raises(InputError, match="dtype int8, got .* dtype uint8"):
+    with edgeinfer.load(int8_bytes) as model, pytest.raises(InputError, match=r"dtype int8, got .* dtype uint8"):
         model.run(np.zeros((1, 32, 32, 3), np.uint8))
 
 
