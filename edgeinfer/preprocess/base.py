@@ -77,23 +77,26 @@ def check_frame(frame: object) -> np.ndarray:
     """
     if not isinstance(frame, np.ndarray):
         raise InputError(f"A frame must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}")
-    shape, dtype = frame.shape, frame.dtype
-    what = f"got shape {shape} dtype {dtype}"
-    if dtype != np.uint8:
+    shape = frame.shape
+    if frame.dtype != np.uint8:
         raise InputError(
-            f"A frame must be uint8 pixels 0..255 (H, W, 3) BGR, {what}; "
+            f"A frame must be uint8 pixels 0..255 (H, W, 3) BGR, {_got(frame)}; "
             "convert it with np.clip(x, 0, 255).astype(np.uint8) (scale floats in 0..1 by 255 first)"
         )
-    if frame.ndim not in (2, 3) or (frame.ndim == 3 and shape[2] not in FRAME_CHANNELS):
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in FRAME_CHANNELS):
         raise InputError(
-            f"A frame must be (H, W, 3) BGR, (H, W) gray or (H, W, 4) BGRA, {what}; "
+            f"A frame must be (H, W, 3) BGR, (H, W) gray or (H, W, 4) BGRA, {_got(frame)}; "
             "for a batch call the preprocessor once per image"
         )
     if frame.size == 0:
-        raise InputError(f"The frame is empty, {what}; the source delivered no pixels")
-    if frame.ndim == 3 and shape[2] == 1:
+        raise InputError(f"The frame is empty, {_got(frame)}; the source delivered no pixels")
+    if len(shape) == 3 and shape[2] == 1:
         frame = frame[:, :, 0]
     # OpenCV reads row views (crops) in place but needs each row contiguous.
-    if frame.strides[0] <= 0 or not frame[0].flags.c_contiguous:
+    if not frame.flags.c_contiguous and (frame.strides[0] <= 0 or not frame[0].flags.c_contiguous):
         frame = np.ascontiguousarray(frame)
     return frame
+
+
+def _got(frame: np.ndarray) -> str:
+    return f"got shape {frame.shape} dtype {frame.dtype}"
