@@ -1,0 +1,103 @@
+"""Folders and globs of still images (``images/``, ``images/*.jpg``, one ``photo.jpg``).
+
+Finite, sorted by path, every image by default; ``loop`` starts again from the first.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeinfer.errors import SourceError
+from edgeinfer.sources.base import Backoff
+from edgeinfer.sources.capture import CaptureSource
+
+__all__ = ["IMAGE_SUFFIXES", "ImagesSource", "list_images"]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+
+
+def list_images(pattern: str | Path) -> list[Path]:
+    """Return the image files of a folder, a glob or a single file, sorted by path.
+
+    Raises:
+        SourceError: nothing matches, or the folder holds no images.
+    """
+    text = str(pattern)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    elif path.is_file():
+        files = [path]
+    else:
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    if not files:
+        raise SourceError(f"No images found at {text!r}; expected a folder with "
+                          f"{'/'.join(sorted(IMAGE_SUFFIXES))} files, "
+                          "a glob such as 'images/*.jpg', or a file")
+    return files
+
+
+class _ImagesReader:
+    live = False
+    ended = False
+
+    def __init__(self, files: list[Path], description: str) -> None:
+        self.files = files
+        self.description = description
+        self._position = 0
+        self._first_shape: tuple[int, ...] = ()
+
+    def open(self) -> None:
+        self._position = 0
+
+    def read(self) -> np.ndarray | None:
+        if self._position >= len(self.files):
+            return None
+        path = self.files[self._position]
+        self._position += 1
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"Cannot decode the image {path} ({self.description}): the file is corrupt or "
+                              "not an image; remove it or fix the glob")
+        if not self._first_shape:
+            self._first_shape = image.shape
+        return np.asarray(image)
+
+    def close(self) -> None:
+        self._position = len(self.files)
+
+    def size_fps(self) -> tuple[int, int, float, int | None]:
+        if not self._first_shape:
+            first = cv2.imread(str(self.files[0]), cv2.IMREAD_COLOR)
+            self._first_shape = first.shape if first is not None else (0, 0)
+        return int(self._first_shape[1]), int(self._first_shape[0]), 0.0, len(self.files)
+
+
+class ImagesSource(CaptureSource):
+    """Frames from image files, in path order.
+
+    Args:
+        pattern: A folder, a glob (``images/*.jpg``, ``**`` allowed) or one image file.
+        width: Not applied (the preprocessing resizes); ``info`` reports the first image's size.
+        height: Not applied.
+        fps: Not applied.
+        policy: ``every`` by default.
+        loop: Start again from the first image after the last.
+        name: Stream name stamped on every frame.
+        backoff: Unused; accepted for a uniform signature.
+        open_timeout_s: Unused.
+
+    Raises:
+        SourceError: no images match; later, from ``read()``, an image cannot be decoded.
+    """
+
+    def __init__(self, pattern: str | Path, *, width: int | None = None, height: int | None = None,
+                 fps: float | None = None, policy: str | None = None, loop: bool = False,
+                 name: str = "default", backoff: Backoff | None = None, open_timeout_s: float = 0.0) -> None:
+        files = list_images(pattern)
+        reader = _ImagesReader(files, f"images {pattern}")
+        super().__init__(reader, kind="images", uri=str(pattern), policy=policy, loop=loop, name=name)
