@@ -43,6 +43,11 @@ class Preprocess(Protocol):
         """``"nhwc"`` or ``"nchw"``."""
         ...
 
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the tensor it returns, batch 1: ``(1, H, W, C)`` or ``(1, C, H, W)``."""
+        ...
+
     def __call__(self, frame: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, Geometry]:
         """Return ``(tensor, geometry)`` for one ``(H, W, 3)`` uint8 BGR frame."""
         ...

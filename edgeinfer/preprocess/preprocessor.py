@@ -7,8 +7,8 @@ uint8 pixels and writes straight into a preallocated tensor:
 1. for gray models, ``cv2.cvtColor`` to gray on the full frame (the resize then moves
    one channel instead of three),
 2. ``cv2.resize`` of the frame,
-3. colour order on the small image (``cv2.cvtColor``, or ``cv2.extractChannel`` in the
-   wanted order for NCHW),
+3. colour order on the small image: ``cv2.cvtColor`` for NHWC; for NCHW one
+   ``cv2.split`` whose planes are then taken in the wanted order,
 4. one ``cv2.LUT`` per image (NHWC) or plane (NCHW) that normalises and quantises at once
    (see :mod:`edgeinfer.preprocess.normalize`), skipped when it is the identity.
 
@@ -128,7 +128,8 @@ class Preprocessor:
     or ``(C, H, W)``), C-contiguous, with the input's dtype.
 
     Frames may be ``(H, W, 3)`` BGR, ``(H, W)``/``(H, W, 1)`` gray or ``(H, W, 4)``
-    BGRA uint8, any size.
+    BGRA uint8, any size. Not thread-safe: give each thread its own preprocessor, or
+    hold a lock around the call and the use of the returned buffer.
     """
 
     def __init__(self, spec: PreprocessSpec, input_spec: TensorSpec) -> None:
@@ -267,8 +268,7 @@ class Preprocessor:
         kept = resized[cy:cy + h, cx:cx + w]
         if not plan.direct:
             return kept
-        if resized is image:
-            np.copyto(roi, kept)
+        _ensure_written(resized, roi)
         return None
 
     def _write_nhwc(self, kept: np.ndarray, plan: _FramePlan, roi: np.ndarray) -> None:
@@ -278,11 +278,11 @@ class Preprocessor:
             dst = roi if tables.identity else self._scratch_for("color", roi.shape)
             src = cv2.cvtColor(kept, plan.color_code, dst=dst)
         if tables.identity:
-            if src is not roi:
-                np.copyto(roi, src)
+            _ensure_written(src, roi)
             return
         lut = tables.lut if tables.channels > 1 else tables.planes[0]
-        cv2.LUT(src, lut, dst=roi.view(tables.lut_dtype))
+        dst = roi.view(tables.lut_dtype)
+        _ensure_written(cv2.LUT(src, lut, dst=dst), dst)
 
     def _write_nchw(self, kept: np.ndarray, roi: np.ndarray) -> None:
         cv2, tables = self._cv2, self._tables
@@ -297,7 +297,8 @@ class Preprocessor:
             if tables.identity:
                 np.copyto(roi[c], src)
             else:
-                cv2.LUT(src, tables.planes[c], dst=roi[c].view(tables.lut_dtype))
+                dst = roi[c].view(tables.lut_dtype)
+                _ensure_written(cv2.LUT(src, tables.planes[c], dst=dst), dst)
 
     def _fill_padding(self, item: np.ndarray, plan: _FramePlan) -> None:
         # Copy the bars from a ready-made padded image: broadcasting a per-channel value
@@ -308,6 +309,12 @@ class Preprocessor:
             hwc[...] = self._pad
         for region in plan.bars:
             np.copyto(item[region], self._pad_item[region])
+
+
+def _ensure_written(result: np.ndarray, dst: np.ndarray) -> None:
+    """Copy ``result`` into ``dst`` unless OpenCV already wrote it there via ``dst=``."""
+    if result is not dst:
+        np.copyto(dst, result.reshape(dst.shape))
 
 
 def _bars(layout: str, resize: ResizePlan) -> tuple[tuple[slice, ...], ...]:
