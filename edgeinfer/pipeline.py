@@ -1,0 +1,466 @@
+"""The live pipeline: ``source -> infer (preprocess + model + decode) -> sinks``, overlapped.
+
+Three threads connected by bounded queues, so capture, inference and publishing run at
+the same time and memory stays flat:
+
+* **capture** reads the :class:`~edgeinfer.sources.base.Source`. With policy ``latest``
+  its queue holds one frame and a newer frame replaces an unread one (counted as
+  dropped), so the model always starts on the newest picture; with ``every`` it blocks
+  until there is room (no frame skipped).
+* **infer** optionally gates static scenes (:mod:`edgeinfer.gating`) and calls the
+  model's ``predict`` (or any ``infer(image) -> result`` callable).
+* **publish** wraps each result with :func:`edgeinfer.sinks.base.make_envelope` and hands
+  it to every sink; a result, once computed, is never dropped.
+
+The pipeline knows no model format: it needs ``predict(image) -> result`` with
+``result.to_dict()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeinfer.gating import FrameGate, GateConfig
+from edgeinfer.sources.base import Source
+from edgeinfer.sources.flow import Channel, Rate, Window
+from edgeinfer.types import Frame
+
+__all__ = ["Pipeline", "PipelineStats", "stream"]
+
+log = logging.getLogger("edgeinfer.pipeline")
+
+MAX_CONSECUTIVE_ERRORS = 10
+InferFn = Callable[[np.ndarray], Any]
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """A snapshot of a pipeline's counters and timings (the daemon's health message).
+
+    Attributes:
+        state: ``idle``, ``running``, ``paused``, ``stopped`` or ``failed``.
+        uptime_s: Seconds since ``start()``.
+        frames_captured: Frames taken from the source.
+        frames_inferred: Frames the model ran on.
+        frames_gated: Frames whose inference was skipped by the gate (previous result reused).
+        frames_published: Results handed to the sinks.
+        frames_dropped: Frames replaced by newer ones before inference (source and pipeline,
+            policy ``latest``).
+        inference_errors: Frames on which the model raised.
+        disconnects: Times the live source dropped.
+        reconnects: Times it came back.
+        fps: Frames per second of the ``capture``, ``infer`` and ``publish`` stages (recent window).
+        latency_ms: Capture-to-publish time (the frame's age at publish): ``p50``, ``p90``, ``p99``.
+        infer_ms: Gate + preprocess + inference + decode time per frame: ``p50``, ``p90``, ``p99``.
+        queue_depth: Items waiting in the ``frames`` and ``results`` queues.
+    """
+
+    state: str
+    uptime_s: float
+    frames_captured: int
+    frames_inferred: int
+    frames_gated: int
+    frames_published: int
+    frames_dropped: int
+    inference_errors: int
+    disconnects: int
+    reconnects: int
+    fps: dict[str, float] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    infer_ms: dict[str, float] = field(default_factory=dict)
+    queue_depth: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Job:
+    frame: Frame
+    result: Any
+    latency_ms: float
+
+
+def _as_infer(model: Any) -> tuple[InferFn, str]:
+    """Return ``(infer, model_name)`` for a ``Model`` (``predict``) or a plain callable."""
+    predict = getattr(model, "predict", None)
+    if callable(predict):
+        return predict, str(getattr(model, "name", type(model).__name__))
+    if callable(model):
+        return model, str(getattr(model, "__name__", type(model).__name__))
+    raise TypeError(f"model must have predict(image) or be callable, got {type(model).__name__}")
+
+
+def _as_gate(gate: FrameGate | GateConfig | bool | None) -> FrameGate | None:
+    if gate is None or gate is False:
+        return None
+    if gate is True:
+        return FrameGate()
+    return FrameGate(gate) if isinstance(gate, GateConfig) else gate
+
+
+class Pipeline:
+    """Run a source through a model into sinks, with capture, inference and publishing overlapped.
+
+    Args:
+        source: An open :class:`~edgeinfer.sources.base.Source`. The pipeline closes it when
+            it stops (the camera is released).
+        model: A :class:`~edgeinfer.model.Model` (its ``predict`` is used) or any callable
+            ``infer(image) -> result`` where ``image`` is ``(H, W, 3)`` uint8 BGR and the
+            result has ``to_dict()``.
+        sinks: Objects with ``send(envelope, *, frame, result)``, ``flush(timeout_s)`` and
+            ``close()``; flushed on stop, closed by :meth:`close`.
+        device_id: Device name for the envelopes.
+        stream_name: Stream name for the envelopes; default the source's name.
+        gate: Skip inference on unchanged frames: a :class:`~edgeinfer.gating.GateConfig`,
+            a :class:`~edgeinfer.gating.FrameGate`, ``True`` for the defaults, or ``None``.
+        queue_size: Capacity of the results queue and, with policy ``every``, the frames
+            queue (policy ``latest`` keeps one frame).
+
+    Example:
+        >>> from edgeinfer.sources import ReplaySource
+        >>> from edgeinfer.postprocess.results import Regression
+        >>> frames = [np.full((8, 8, 3), i, np.uint8) for i in range(5)]
+        >>> mean = lambda image: Regression(values=np.array([image.mean()], np.float32), names=("mean",))
+        >>> got = []
+        >>> class ListSink:
+        ...     def send(self, envelope, *, frame=None, result=None): got.append(envelope["frame_index"])
+        ...     def flush(self, timeout_s): return True
+        ...     def close(self): pass
+        >>> Pipeline(ReplaySource(frames), mean, [ListSink()], device_id="doc").run().frames_published
+        5
+        >>> got
+        [0, 1, 2, 3, 4]
+    """
+
+    def __init__(
+        self, source: Source, model: Any, sinks: Sequence[Any] = (), *, device_id: str = "edgeinfer",
+        stream_name: str | None = None, gate: FrameGate | GateConfig | bool | None = None,
+        queue_size: int = 2,
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.source = source
+        self._infer, self.model_name = _as_infer(model)
+        self.sinks = list(sinks)
+        self.device_id = device_id
+        self.stream_name = stream_name or source.info.name
+        self._gate = _as_gate(gate)
+        self._latest = source.info.policy == "latest"
+        self._frames: Channel[Frame] = Channel(1 if self._latest else queue_size)
+        self._results: Channel[_Job] = Channel(queue_size)
+        self._stopping = threading.Event()
+        self._resumed = threading.Event()
+        self._resumed.set()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+        self._started_at: float | None = None
+        self._counts = dict.fromkeys(("captured", "inferred", "gated", "published", "dropped", "errors"), 0)
+        self._rates = {name: Rate() for name in ("capture", "infer", "publish")}
+        self._latency_ms = Window()
+        self._infer_ms = Window()
+        self._last_result: Any = None
+        self._consecutive_errors = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Pipeline:
+        """Start the capture, inference and publishing threads. Returns ``self``."""
+        if self._threads:
+            raise RuntimeError("Pipeline.start() was already called; make a new Pipeline to run again")
+        self._started_at = time.monotonic()
+        for name, target in (("capture", self._capture_loop), ("infer", self._infer_loop),
+                             ("publish", self._publish_loop)):
+            thread = threading.Thread(target=target, name=f"{name}-{self.stream_name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def run(self, *, flush_timeout_s: float = 10.0) -> PipelineStats:
+        """Start (if needed) and block until the source ends or :meth:`stop` is called.
+
+        Returns:
+            The final stats.
+
+        Raises:
+            Exception: whatever stopped the pipeline (a sink error, repeated inference
+                errors, a source error); ``KeyboardInterrupt`` stops it cleanly first.
+        """
+        if not self._threads:
+            self.start()
+        try:
+            while not self._done.wait(0.1):
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        self._finish(flush_timeout_s)
+        self.raise_error()
+        return self.stats()
+
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Stop reading, finish the frames in flight, flush the sinks and release the source.
+
+        Args:
+            timeout_s: Time allowed for draining and flushing, seconds.
+
+        Returns:
+            True when everything in flight was published and the sinks report nothing left.
+        """
+        self._stopping.set()
+        self._resumed.set()
+        if self._latest or not self._threads:
+            self.source.close()  # wakes a capture thread waiting for the next frame
+        return self._finish(timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """:meth:`stop`, then close the sinks."""
+        try:
+            self.stop(timeout_s)
+        finally:
+            for sink in self.sinks:
+                sink.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def pause(self) -> None:
+        """Stop inferring (the source keeps its newest frame; ``every`` sources wait)."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`."""
+        self._resumed.set()
+
+    @property
+    def finished(self) -> bool:
+        """True once every stage has ended (source ended, stopped or failed)."""
+        return self._done.is_set()
+
+    def raise_error(self) -> None:
+        """Re-raise the exception that stopped the pipeline, if any."""
+        if self._error is not None:
+            raise self._error
+
+    def _finish(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        drained = not any(t.is_alive() for t in self._threads)
+        if not drained:
+            lost = self._frames.abort() + self._results.abort()
+            log.warning("%s: stop timed out after %.1f s; %d queued frame(s) not published",
+                        self.stream_name, timeout_s, lost)
+        self.source.close()
+        for sink in self.sinks:
+            if not sink.flush(max(0.0, deadline - time.monotonic())):
+                log.warning("%s: sink %s still had results to deliver after %.1f s",
+                            self.stream_name, type(sink).__name__, timeout_s)
+                drained = False
+        return drained
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = exc
+        log.error("%s: pipeline stopped: %s", self.stream_name, exc)
+        self._stopping.set()
+        self._resumed.set()
+        self._frames.abort()
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _capture_loop(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    break
+                self._count("captured")
+                self._rates["capture"].tick()
+                if self._frames.put(frame, replace_oldest=self._latest):
+                    self._count("dropped")
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            try:
+                self.source.close()
+            finally:
+                self._frames.finish()
+
+    def _infer_loop(self) -> None:
+        try:
+            while True:
+                self._resumed.wait()
+                frame = self._frames.get()
+                if frame is None:
+                    break
+                job = self._process(frame)
+                if job is not None:
+                    self._results.put(job, replace_oldest=False)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._results.finish()
+
+    def _process(self, frame: Frame) -> _Job | None:
+        start = time.perf_counter()
+        changed = self._gate is None or self._gate.should_infer(frame.image)
+        if not changed and self._last_result is not None:
+            self._count("gated")
+            return _Job(frame, self._last_result, (time.perf_counter() - start) * 1000.0)
+        try:
+            result = self._infer(frame.image)
+        except Exception as exc:
+            self._count("errors")
+            self._consecutive_errors += 1
+            if self._gate is not None:
+                self._gate.reset()
+            if self._consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
+                raise
+            log.warning("%s: inference failed on frame %d (%d in a row): %s",
+                        self.stream_name, frame.index, self._consecutive_errors, exc)
+            return None
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        self._consecutive_errors = 0
+        self._last_result = result
+        self._count("inferred")
+        self._rates["infer"].tick()
+        self._infer_ms.add(latency_ms)
+        return _Job(frame, result, latency_ms)
+
+    def _publish_loop(self) -> None:
+        from edgeinfer.sinks.base import make_envelope
+
+        try:
+            while True:
+                job = self._results.get()
+                if job is None:
+                    break
+                frame = job.frame
+                envelope = make_envelope(
+                    device_id=self.device_id, stream=self.stream_name, frame_index=frame.index,
+                    result=job.result, model=self.model_name, latency_ms=round(job.latency_ms, 3),
+                    timestamp=frame.timestamp,
+                )
+                for sink in self.sinks:
+                    sink.send(envelope, frame=frame.image, result=job.result)
+                self._latency_ms.add((time.time() - frame.timestamp) * 1000.0)
+                self._count("published")
+                self._rates["publish"].tick()
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._done.set()
+
+    # -- stats ----------------------------------------------------------------------------
+
+    def stats(self) -> PipelineStats:
+        """A snapshot of counters, stage rates, latency percentiles and queue depths."""
+        with self._lock:
+            c = dict(self._counts)
+        source = self.source.stats()
+        if self._error is not None:
+            state = "failed"
+        elif self._started_at is None:
+            state = "idle"
+        elif self._done.is_set():
+            state = "stopped"
+        else:
+            state = "running" if self._resumed.is_set() else "paused"
+        uptime = 0.0 if self._started_at is None else time.monotonic() - self._started_at
+        return PipelineStats(
+            state=state, uptime_s=round(uptime, 3), frames_captured=c["captured"],
+            frames_inferred=c["inferred"], frames_gated=c["gated"], frames_published=c["published"],
+            frames_dropped=c["dropped"] + source.frames_dropped, inference_errors=c["errors"],
+            disconnects=source.disconnects, reconnects=source.reconnects,
+            fps={name: rate.fps() for name, rate in self._rates.items()},
+            latency_ms=self._latency_ms.percentiles(), infer_ms=self._infer_ms.percentiles(),
+            queue_depth={"frames": len(self._frames), "results": len(self._results)},
+        )
+
+
+class _GeneratorSink:
+    """Hands ``(frame, result)`` pairs to :func:`stream`; newest only with policy ``latest``."""
+
+    def __init__(self, capacity: int, *, keep_latest: bool) -> None:
+        self.items: Channel[tuple[Frame, Any]] = Channel(capacity)
+        self.keep_latest = keep_latest
+
+    def send(self, envelope: dict[str, Any], *, frame: np.ndarray | None = None, result: Any = None) -> None:
+        if frame is None:
+            return
+        item = Frame(frame, envelope["frame_index"], envelope["timestamp"], envelope["stream"])
+        self.items.put((item, result), replace_oldest=self.keep_latest)
+
+    def flush(self, timeout_s: float) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.items.abort()
+
+
+def stream(
+    model: Any, source: Source | str | int | Path, *, policy: str | None = None,
+    gate: FrameGate | GateConfig | bool | None = None, width: int | None = None, height: int | None = None,
+    fps: float | None = None, loop: bool = False, name: str = "default", queue_size: int = 2,
+) -> Iterator[tuple[Frame, Any]]:
+    """Yield ``(frame, result)`` pairs from a source, inference running ahead on its own thread.
+
+    With policy ``latest`` (live sources) a slow loop body only ever gets the newest
+    result; with ``every`` (files, folders) every frame is yielded in order.
+    Closing the generator (``break``) stops the pipeline and releases the source.
+
+    Args:
+        model: A ``Model`` or any ``infer(image) -> result`` callable.
+        source: An open source, or anything :func:`edgeinfer.sources.open_source` takes.
+        policy: ``latest`` or ``every``; default by source kind.
+        gate: Frame gating (see :class:`Pipeline`).
+        width: Requested frame width, pixels (when ``source`` is opened here).
+        height: Requested frame height, pixels.
+        fps: Requested frame rate.
+        loop: Loop files and folders.
+        name: Stream name.
+        queue_size: Queue capacity between the stages.
+
+    Yields:
+        ``(Frame, result)``.
+    """
+    if isinstance(source, str | int | Path):
+        from edgeinfer.sources import open_source
+
+        source = open_source(source, width=width, height=height, fps=fps, policy=policy, loop=loop, name=name)
+    latest = source.info.policy == "latest"
+    out = _GeneratorSink(1 if latest else queue_size, keep_latest=latest)
+    pipeline = Pipeline(source, model, [out], device_id="local", stream_name=source.info.name, gate=gate,
+                        queue_size=queue_size)
+    pipeline.start()
+    try:
+        while True:
+            item = out.items.get(timeout_s=0.1)
+            if item is not None:
+                yield item
+            elif pipeline.finished and len(out.items) == 0:
+                break
+        pipeline.raise_error()
+    finally:
+        out.close()
+        pipeline.stop()
