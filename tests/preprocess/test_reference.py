@@ -100,3 +100,22 @@ def test_auto_interpolation_is_area_when_shrinking_linear_when_enlarging(
         results[interpolation] = pre(frame)[0].copy()
     assert not np.array_equal(results["area"], results["linear"])
     np.testing.assert_array_equal(results["auto"], results[expected])
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "uint8_identity", "int8"])
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_frame_already_at_input_size_is_not_resized(photos: dict[str, np.ndarray], layout: str,
+                                                    dtype_name: str) -> None:
+    import cv2
+
+    dtype, quant, norm = DTYPES[dtype_name]
+    mean, std = _norm(norm, "rgb")
+    frame = cv2.resize(photos["astronaut"], SIZE_WH, interpolation=cv2.INTER_AREA)
+    pre = build_preprocessor(PreprocessSpec(mean=mean, std=std),
+                             TensorSpec("x", _input_shape(layout, 3), np.dtype(dtype), quant))
+    ours, geometry = pre(frame)
+    ref = preprocess_reference(frame, SIZE_WH, color="rgb", mode="stretch", layout=layout, dtype=np.dtype(dtype),
+                               mean=mean * 3 if len(mean) == 1 else mean, std=std * 3 if len(std) == 1 else std,
+                               quant=quant)
+    _compare(ours, ref)
+    assert geometry.scale_xy == (1.0, 1.0) and geometry.offset_xy == (0.0, 0.0)
