@@ -83,10 +83,11 @@ class MqttConfig(_Strict):
 
 
 class GateConfig(_Strict):
-    """Skip inference while the scene is static."""
+    """Skip inference while the scene is static (see :mod:`edgeinfer.gating`)."""
 
-    threshold: float = Field(2.0, ge=0.0, description="mean absolute pixel change (0..255) on a 32x32 thumbnail")
-    max_skip: int = Field(30, ge=1, description="infer at least every max_skip frames")
+    threshold: float = Field(2.0, ge=0.0, description="mean absolute change (0..255) of grey thumbnails")
+    size: int = Field(32, ge=4, le=256, description="thumbnail side, pixels")
+    max_skip_s: float | None = Field(10.0, gt=0, description="infer at least this often, seconds")
 
 
 class StreamConfig(_Strict):

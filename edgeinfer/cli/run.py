@@ -1,0 +1,37 @@
+"""``edgeinfer run CONFIG.yaml [--check] [--schema]``: the IoT daemon."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+__all__ = ["command"]
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False), required=False)
+@click.option("--check", is_flag=True, help="Only validate the config and exit (0 valid, 78 invalid).")
+@click.option("--schema", is_flag=True, help="Print the config's JSON schema (for editors) and exit.")
+def command(config: str | None, check: bool, schema: bool) -> None:
+    """Run streams -> models -> sinks from CONFIG until stopped (SIGTERM) or every source ends.
+
+    Exit codes: 0 clean stop, 78 invalid config (do not restart), 65 bad model,
+    74 camera/stream cannot be opened, 69 missing accelerator or package, 75 sink unavailable.
+    """
+    from edgeinfer.config import json_schema, load_config
+
+    if schema:
+        click.echo(json.dumps(json_schema(), indent=2))
+        return
+    if config is None:
+        raise click.UsageError("CONFIG is required (or use --schema)")
+    if check:
+        loaded = load_config(config)
+        click.echo(f"{config}: valid ({len(loaded.streams)} stream(s), sinks: "
+                   f"{', '.join(s.type for s in loaded.sinks)})")
+        return
+    from edgeinfer.daemon import run_daemon
+
+    sys.exit(run_daemon(config))

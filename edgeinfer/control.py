@@ -1,0 +1,85 @@
+"""Remote commands on ``edgeinfer/{device_id}/cmd``: parsing and the model-switch guard.
+
+A model may be switched only to a file inside ``control.model_dir`` whose sha256 matches
+the one in the command; the path is resolved (symlinks included) and checked before the
+file is opened, and the model is loaded from the bytes that were hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COMMANDS", "CommandError", "ModelSwitch", "parse_command", "resolve_model_switch"]
+
+COMMANDS = ("reload", "pause", "resume", "status", "model")
+
+
+class CommandError(Exception):
+    """A remote command was refused; the message goes back in the reply."""
+
+
+@dataclass(frozen=True)
+class ModelSwitch:
+    """A verified request to run another model on a stream."""
+
+    stream: str
+    path: Path
+    sha256: str
+    data: bytes
+
+
+def parse_command(payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """Parse ``{"cmd": ..., "id": ..., ...}`` (or a bare command word) into a dict.
+
+    Raises:
+        CommandError: not JSON, or an unknown command.
+    """
+    if isinstance(payload, dict):
+        command = dict(payload)
+    else:
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        text = text.strip()
+        try:
+            command = json.loads(text) if text.startswith("{") else {"cmd": text}
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"the command is not valid JSON: {exc}") from exc
+    if command.get("cmd") not in COMMANDS:
+        raise CommandError(f"unknown command {command.get('cmd')!r}; choose one of {', '.join(COMMANDS)}")
+    return command
+
+
+def resolve_model_switch(command: dict[str, Any], model_dir: Path | None, streams: list[str]) -> ModelSwitch:
+    """Check a ``model`` command: allowed folder, existing stream, matching sha256.
+
+    The command is ``{"cmd": "model", "stream": "front", "path": "new.tflite", "sha256": "..."}``;
+    ``stream`` may be omitted when there is only one, ``path`` is relative to ``model_dir``.
+
+    Raises:
+        CommandError: switching is disabled, the path leaves the folder, the file is
+            missing, or its sha256 differs.
+    """
+    if model_dir is None:
+        raise CommandError("model switching is disabled; set control.model_dir in the config")
+    stream = command.get("stream") or (streams[0] if len(streams) == 1 else None)
+    if stream not in streams:
+        raise CommandError(f"unknown stream {stream!r}; streams: {', '.join(streams)}")
+    name, expected = command.get("path"), str(command.get("sha256", "")).lower()
+    if not isinstance(name, str) or not name:
+        raise CommandError("a model command needs 'path' (a file inside control.model_dir)")
+    if len(expected) != 64:
+        raise CommandError("a model command needs the file's 'sha256' (64 hex digits)")
+    base = model_dir.resolve()
+    path = (base / name).resolve()
+    if not path.is_relative_to(base):
+        raise CommandError(f"{name!r} is outside the allowed folder {base}; nothing was opened")
+    if not path.is_file():
+        raise CommandError(f"no model file {name!r} in {base}")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise CommandError(f"sha256 of {path.name} is {actual}, not {expected}; model not switched")
+    return ModelSwitch(str(stream), path, actual, data)

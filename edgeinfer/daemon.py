@@ -1,0 +1,338 @@
+"""``edgeinfer run CONFIG.yaml``: streams -> models -> sinks as a long-lived service.
+
+The daemon owns the sinks (one MQTT session shared by every stream), one
+:class:`~edgeinfer.pipeline.Pipeline` per stream, the health timer and the remote-control
+topic. SIGTERM/SIGINT stop the sources, finish in-flight frames, flush the queue and exit
+0; SIGHUP reloads the config without dropping the MQTT session. When every source is
+finite (files, folders) and has ended, the daemon flushes and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeinfer.config import DaemonConfig, MqttConfig, load_config
+from edgeinfer.control import CommandError, ModelSwitch, parse_command, resolve_model_switch
+from edgeinfer.errors import EdgeInferError
+from edgeinfer.health import health_document
+
+__all__ = ["Daemon", "run_daemon"]
+
+log = logging.getLogger("edgeinfer.daemon")
+
+POLL_S = 0.2
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class _Stream:
+    name: str
+    model: Any
+    pipeline: Any
+
+
+def _mqtt_options(mqtt: MqttConfig) -> Any:
+    from edgeinfer.sinks.mqtt import MqttOptions, TlsOptions
+
+    tls = None
+    if mqtt.tls is not None:
+        tls = TlsOptions(*(None if p is None else str(p) for p in (mqtt.tls.ca, mqtt.tls.cert, mqtt.tls.key)))
+    return MqttOptions(
+        host=mqtt.host, port=mqtt.port, qos=mqtt.qos, topic=mqtt.topic,
+        queue_path=None if mqtt.queue_path is None else str(mqtt.queue_path), username=mqtt.username,
+        password=None if mqtt.password is None else mqtt.password.get_secret_value(),
+        tls=tls, client_id=mqtt.client_id, keepalive_s=mqtt.keepalive_s, retain=mqtt.retain,
+        on_change=mqtt.on_change, max_rate_hz=mqtt.max_rate_hz, queue_max=mqtt.queue_max,
+    )
+
+
+class Daemon:
+    """Run the streams of a :class:`~edgeinfer.config.DaemonConfig` until stopped or finished.
+
+    Args:
+        config: The validated configuration.
+        config_path: Where it was read from (needed for reloads).
+    """
+
+    def __init__(self, config: DaemonConfig, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.started_at = time.time()
+        self.mqtt: Any = None
+        self.live: Any = None
+        self._sinks: list[Any] = []
+        self._streams: dict[str, _Stream] = {}
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._commands: queue.Queue[bytes] = queue.Queue()
+        self._paused = False
+        self._http: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the main loop to stop (signal-safe)."""
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        """Ask the main loop to reload the config file (signal-safe)."""
+        self._reload.set()
+
+    def run(self) -> int:
+        """Start everything, loop until stopped or every finite source ended, then shut down.
+
+        Returns:
+            The exit code (0 after a clean stop).
+
+        Raises:
+            EdgeInferError: start-up failed (bad model, missing camera, broker refused ...).
+        """
+        restore = self._install_signal_handlers()
+        try:
+            self._start_sinks(self.config)
+            self._start_streams(self.config)
+            self._start_http()
+            self._loop()
+        finally:
+            self._shutdown()
+            restore()
+        return 0
+
+    def _install_signal_handlers(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    def _loop(self) -> None:
+        next_health = time.monotonic()
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self._do_reload()
+            self._drain_commands()
+            if time.monotonic() >= next_health:
+                self.publish_health()
+                next_health = time.monotonic() + self.config.health_interval_s
+            if self._streams and all(s.pipeline.finished for s in self._streams.values()):
+                log.info("every source has ended; flushing and exiting")
+                break
+            self._stop.wait(POLL_S)
+
+    def _shutdown(self) -> None:
+        for stream in list(self._streams.values()):
+            self._stop_stream(stream)
+        self._streams.clear()
+        if self.mqtt is not None:
+            self.publish_health()
+        for sink in self._sinks:
+            try:
+                sink.flush(STOP_TIMEOUT_S)
+            finally:
+                sink.close()
+        self._sinks.clear()
+        if self._http is not None:
+            self._http.stop()
+
+    # -- building blocks ------------------------------------------------------------------
+
+    def _start_sinks(self, config: DaemonConfig, *, keep_mqtt: bool = False) -> None:
+        from edgeinfer.sinks import registry
+
+        sinks: list[Any] = []
+        for spec in config.sinks:
+            if spec.type == "mqtt":
+                if not keep_mqtt or self.mqtt is None:
+                    self.mqtt = registry.get("mqtt")(_mqtt_options(config.mqtt), device_id=config.device_id)  # type: ignore[arg-type, call-arg]
+                    self.mqtt.subscribe(self.mqtt.command_topic, lambda _t, payload: self._commands.put(payload))
+                sinks.append(self.mqtt)
+            else:
+                options = spec.model_dump(exclude={"type"})
+                sinks.append(registry.get(spec.type)(**options))
+        if config.http is not None:
+            from edgeinfer.live import LiveFrames
+
+            self.live = self.live or LiveFrames(self.stream_stats)
+            sinks.append(self.live)
+        self._sinks = sinks
+
+    def _start_streams(self, config: DaemonConfig) -> None:
+        for stream_config in config.streams:
+            self._streams[stream_config.name] = self._start_stream(stream_config, config)
+
+    def _start_stream(self, stream_config: Any, config: DaemonConfig, model: Any = None) -> _Stream:
+        import edgeinfer
+        from edgeinfer.gating import GateConfig
+        from edgeinfer.pipeline import Pipeline
+        from edgeinfer.sources import open_source
+
+        if model is None:
+            model = edgeinfer.load(stream_config.model, accelerator=stream_config.accelerator,
+                                   threads=stream_config.threads, card=stream_config.card)
+        if stream_config.card_overrides:
+            model.card = model.card.merged(stream_config.card_overrides)
+        try:
+            source = open_source(stream_config.source, width=stream_config.width, height=stream_config.height,
+                                 fps=stream_config.fps, policy=stream_config.policy, loop=stream_config.loop,
+                                 name=stream_config.name)
+        except BaseException:
+            model.close()
+            raise
+        gate = None if stream_config.gate is None else GateConfig(**stream_config.gate.model_dump())
+        pipeline = Pipeline(source, model, self._sinks, device_id=config.device_id,
+                            stream_name=stream_config.name, gate=gate)
+        if self._paused:
+            pipeline.pause()
+        pipeline.start()
+        log.info("stream %s: %s -> %s on %s", stream_config.name, stream_config.source, model.name,
+                 model.accelerator)
+        return _Stream(stream_config.name, model, pipeline)
+
+    def _stop_stream(self, stream: _Stream) -> None:
+        try:
+            stream.pipeline.stop(STOP_TIMEOUT_S)
+        finally:
+            stream.model.close()
+
+    def _start_http(self) -> None:
+        if self.config.http is None or self.live is None:
+            return
+        http = self.config.http
+        token = None if http.token is None else http.token.get_secret_value()
+
+        def current_model() -> Any:
+            first = next(iter(self._streams.values()), None)
+            return None if first is None else first.model
+
+        self._http = HttpThread(current_model, host=http.host, port=http.port, token=token, live=self.live)
+
+    # -- health, reload, commands ---------------------------------------------------------
+
+    def stream_stats(self) -> dict[str, dict[str, Any]]:
+        """Per-stream pipeline stats plus the model and accelerator in use."""
+        out = {}
+        for name, stream in list(self._streams.items()):
+            stats = stream.pipeline.stats().to_dict()
+            stats.update(model=stream.model.name, accelerator=stream.model.accelerator)
+            out[name] = stats
+        return out
+
+    def publish_health(self) -> dict[str, Any]:
+        """Build the health document, log it, and publish it (retained) when MQTT is configured."""
+        sinks = {type(s).__name__: s.stats() for s in self._sinks if hasattr(s, "stats") and s is not self.live}
+        doc = health_document(self.config.device_id, self.started_at, self.stream_stats(), sinks,
+                              paused=self._paused)
+        log.info("health: %s", json.dumps({k: doc[k] for k in ("uptime_s", "queue_depth", "dropped")}))
+        if self.mqtt is not None:
+            self.mqtt.publish_health(doc)
+        return doc
+
+    def _do_reload(self) -> str:
+        if self.config_path is None:
+            raise CommandError("this daemon was not started from a config file; nothing to reload")
+        try:
+            new = load_config(self.config_path)
+        except EdgeInferError as exc:
+            log.error("reload failed, keeping the running config: %s", exc)
+            raise CommandError(f"reload failed, keeping the running config: {exc}") from exc
+        for stream in list(self._streams.values()):
+            self._stop_stream(stream)
+        self._streams.clear()
+        keep_mqtt = new.mqtt == self.config.mqtt and new.device_id == self.config.device_id
+        for sink in self._sinks:
+            if sink is not self.mqtt or not keep_mqtt:
+                sink.flush(STOP_TIMEOUT_S)
+                sink.close()
+        if not keep_mqtt:
+            self.mqtt = None
+        self.config = new
+        self._start_sinks(new, keep_mqtt=keep_mqtt)
+        self._start_streams(new)
+        log.info("config reloaded from %s (MQTT session %s)", self.config_path, "kept" if keep_mqtt else "renewed")
+        return f"reloaded {len(new.streams)} stream(s)"
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                payload = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            reply = self.handle_command(payload)
+            if self.mqtt is not None:
+                self.mqtt.publish_raw(f"{self.mqtt.command_topic}/reply", json.dumps(reply))
+
+    def handle_command(self, payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
+        """Run one remote command and return the reply ``{"id", "cmd", "ok", "message"}``."""
+        command: dict[str, Any] = {}
+        try:
+            command = parse_command(payload)
+            message = self._dispatch(command)
+            return {"id": command.get("id"), "cmd": command["cmd"], "ok": True, "message": message}
+        except (CommandError, EdgeInferError) as exc:
+            log.warning("command %r refused: %s", command.get("cmd"), exc)
+            return {"id": command.get("id"), "cmd": command.get("cmd"), "ok": False, "message": str(exc)}
+
+    def _dispatch(self, command: dict[str, Any]) -> str:
+        name = command["cmd"]
+        if name == "reload":
+            return self._do_reload()
+        if name in ("pause", "resume"):
+            self._paused = name == "pause"
+            for stream in self._streams.values():
+                getattr(stream.pipeline, name)()
+            return f"{name}d {len(self._streams)} stream(s)"
+        if name == "status":
+            return json.dumps(self.publish_health(), default=str)
+        return self._switch_model(resolve_model_switch(command, self.config.control.model_dir, list(self._streams)))
+
+    def _switch_model(self, switch: ModelSwitch) -> str:
+        import edgeinfer
+
+        stream = self._streams[switch.stream]
+        stream_config = next(s for s in self.config.streams if s.name == switch.stream)
+        model = edgeinfer.load(switch.data, accelerator=stream_config.accelerator, threads=stream_config.threads)
+        self._stop_stream(stream)
+        self._streams[switch.stream] = self._start_stream(stream_config, self.config, model=model)
+        return f"stream {switch.stream} now runs {switch.path.name} (sha256 {switch.sha256[:12]}...)"
+
+
+class HttpThread:
+    """The local web page and API (:mod:`edgeinfer.serve`) served from a background thread."""
+
+    def __init__(self, model_provider: Any, *, host: str, port: int, token: str | None, live: Any) -> None:
+        import uvicorn
+
+        from edgeinfer.serve import create_app
+
+        app = create_app(model_provider, token=token, live=live)
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="edgeinfer-http", daemon=True)
+        self.thread.start()
+        log.info("live view on http://%s:%d/", host, port)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(STOP_TIMEOUT_S)
+
+
+def run_daemon(config_path: str | Path) -> int:
+    """Load the config and run the daemon; returns the exit code."""
+    config = load_config(config_path)
+    logging.getLogger("edgeinfer").setLevel(config.log_level.upper())
+    return Daemon(config, Path(config_path)).run()
