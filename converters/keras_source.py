@@ -15,7 +15,10 @@ SavedModels; the exporters write their artifacts in the same order.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,8 +93,19 @@ class KerasSource:
         Returns:
             The outputs as float32 arrays, in the order the exported artifacts use.
         """
-        outputs = self.model(np.asarray(x, dtype=np.float32), training=False)
+        outputs = call_model(self.model, np.asarray(x, dtype=np.float32))
         return [np.asarray(out, dtype=np.float32) for out in _as_list(outputs)]
+
+
+def call_model(model: Any, inputs: Any) -> Any:
+    """Call a Keras model on one input (an array or a symbolic ``keras.Input``).
+
+    Models loaded from Keras 2 ``.h5`` files declare their input as a one-element list
+    and warn on every call with a bare tensor, although the result is the same.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
+        return model(inputs, training=False)
 
 
 def _as_list(outputs: Any) -> list[Any]:
@@ -121,9 +135,14 @@ def load_keras_source(source: Any, input_shape: Sequence[int] | None = None) -> 
     """
     tf, keras = import_tensorflow()
     versions = {"tensorflow": str(tf.__version__), "keras": str(keras.__version__)}
+    if type(source).__module__.startswith("tf_keras."):
+        source = _from_tf_keras(keras, source)
     if isinstance(source, keras.Model):
         shape = _model_input_shape(source, input_shape)
         return _make_source("keras", source, shape, _weights_sha256(source), versions)
+    if not isinstance(source, str | os.PathLike):
+        raise ConversionError(f"Cannot load a {type(source).__name__} as a Keras source; expected a "
+                              "keras.Model, a .keras / .h5 path or a SavedModel folder.")
     path = Path(source)
     if path.is_dir():
         return _load_saved_model(path, input_shape, versions)
@@ -141,6 +160,20 @@ def _make_source(kind: SourceKind, model: Any, shape: tuple[int, ...], sha256: s
                        sha256=sha256, framework_versions=versions, model=model, input_name=name,
                        saved_model_dir=saved_model_dir,
                        output_names=[str(n) for n in getattr(model, "output_names", [])])
+
+
+def _from_tf_keras(keras: Any, model: Any) -> Any:
+    """Bring a Keras 2 (``tf_keras``) model into Keras 3 through an HDF5 file."""
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-tf-keras-") as folder:
+        path = Path(folder) / "model.h5"
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy", category=UserWarning)
+                model.save(path)
+        except Exception as exc:
+            raise ConversionError(f"Could not save the tf_keras model as HDF5 to bring it into "
+                                  f"Keras 3: {exc}. Save it yourself and pass the file.") from exc
+        return _load_keras_file(keras, path)
 
 
 def _load_keras_file(keras: Any, path: Path) -> Any:

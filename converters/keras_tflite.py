@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from converters.base import ExportOptions
-from converters.keras_source import KerasSource, import_tensorflow, natural_key
+from converters.keras_source import KerasSource, call_model, import_tensorflow, natural_key
 from edgeinfer.errors import ConversionError
 
 __all__ = ["keras_to_tflite"]
@@ -66,7 +66,7 @@ def _fixed_batch_model(source: KerasSource) -> Any:
     _, keras = import_tensorflow()
     dims = tuple(d if d > 0 else None for d in source.input_shape[1:])
     inputs = keras.Input(batch_shape=(1, *dims), dtype="float32", name=source.input_name)
-    outputs = source.model(inputs)
+    outputs = call_model(source.model, inputs)
     if isinstance(outputs, dict):
         outputs = [outputs[key] for key in sorted(outputs, key=natural_key)]
     return keras.Model(inputs, outputs)

@@ -233,3 +233,35 @@ def test_an_input_shape_that_does_not_fit_is_refused(source: KerasSource) -> Non
     with pytest.raises(ConversionError, match="does not fit"):
         load_keras_source(source.model, (1, 64, 64, 3))
     assert load_keras_source(source.model, (1, *HW, 3)).input_shape == (-1, *HW, 3)
+
+
+def _tf_keras_model() -> Any:
+    tf_keras = pytest.importorskip("tf_keras")
+    tf_keras.utils.set_random_seed(2)
+    inputs = tf_keras.Input((*HW, 3))
+    x = tf_keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    return tf_keras.Model(inputs, [tf_keras.layers.Dense(10)(x), tf_keras.layers.Dense(3)(x)])
+
+
+@pytest.mark.slow
+def test_keras2_models_and_h5_files_convert(tmp_path: Path) -> None:
+    legacy = _tf_keras_model()
+    path = tmp_path / "legacy.h5"
+    with pytest.warns(UserWarning, match="legacy"):
+        legacy.save(path)
+    x = _images(1, seed=8)[0]
+    want = [np.asarray(y) for y in legacy(x)]
+    for source in (load_keras_source(path), load_keras_source(legacy)):
+        for got, expected in zip(source.predict(x), want, strict=True):
+            np.testing.assert_allclose(got, expected, atol=1e-6)
+    keras_to_tflite(source, tmp_path / "m.tflite", ExportOptions())
+    keras_to_onnx(source, tmp_path / "m.onnx", ExportOptions())
+    for artifact in ("m.tflite", "m.onnx"):
+        err, _ = _compare(source, tmp_path / artifact, _images(2, seed=2))
+        assert err < 1e-4, (artifact, err)
+
+
+def test_an_object_that_is_not_a_model_is_refused() -> None:
+    with pytest.raises(ConversionError, match=r"expected a keras\.Model"):
+        load_keras_source(42)
