@@ -72,6 +72,8 @@ class KerasSource:
             are a list in natural key order.
         input_name: Name given to the input of exported artifacts.
         saved_model_dir: The SavedModel folder, or ``None`` for Keras models.
+        output_names: Output names in ``predict`` order (Keras output names, or the
+            SavedModel signature's output keys).
     """
 
     kind: SourceKind
@@ -152,14 +154,15 @@ def load_keras_source(source: Any, input_shape: Sequence[int] | None = None) -> 
 
 
 def _make_source(kind: SourceKind, model: Any, shape: tuple[int, ...], sha256: str,
-                 versions: dict[str, str], *, saved_model_dir: Path | None = None) -> KerasSource:
+                 versions: dict[str, str], *, saved_model_dir: Path | None = None,
+                 output_names: list[str] | None = None) -> KerasSource:
     name = str(getattr(model.inputs[0], "name", "") or "input")
     if name.startswith(("keras_tensor", "input_layer")):
         name = "input"  # Keras' generated names change with every model built in a process.
     return KerasSource(kind=kind, input_shape=shape, layout="nhwc" if len(shape) == 4 else None,
                        sha256=sha256, framework_versions=versions, model=model, input_name=name,
                        saved_model_dir=saved_model_dir,
-                       output_names=[str(n) for n in getattr(model, "output_names", [])])
+                       output_names=output_names or [str(n) for n in getattr(model, "output_names", [])])
 
 
 def _from_tf_keras(keras: Any, model: Any) -> Any:
@@ -184,7 +187,7 @@ def _load_keras_file(keras: Any, path: Path) -> Any:
     if suffix == ".keras" and not zipfile.is_zipfile(path):
         raise ConversionError(f"{path} is not a Keras v3 archive (.keras files are zip archives); "
                               f"expected {expected}. Save the model with model.save('model.keras').")
-    if suffix in {".h5", ".hdf5"} and path.read_bytes()[:8] != _HDF5_MAGIC:
+    if suffix in {".h5", ".hdf5"} and _read_head(path, len(_HDF5_MAGIC)) != _HDF5_MAGIC:
         raise ConversionError(f"{path} is not an HDF5 file; expected {expected}.")
     if suffix not in {".keras", ".h5", ".hdf5"}:
         raise ConversionError(f"{path} has the suffix {suffix!r}; expected {expected}.")
@@ -218,8 +221,9 @@ def _load_saved_model(path: Path, input_shape: Sequence[int] | None,
                          dtype=specs[0].dtype.name, name="input")
     outputs = _as_list(layer(inputs))
     model = keras.Model(inputs, outputs)
+    keys = sorted(signature.structured_outputs, key=natural_key)
     return _make_source("saved_model", model, shape, _folder_sha256(path), versions,
-                        saved_model_dir=path)
+                        saved_model_dir=path, output_names=keys)
 
 
 def _model_input_shape(model: Any, override: Sequence[int] | None) -> tuple[int, ...]:
@@ -244,6 +248,11 @@ def _shape_or_override(shape: tuple[int | None, ...], override: Sequence[int] | 
         raise ConversionError(f"The input shape {tuple(override)} does not fit {what}, whose input "
                               f"is {tuple(shape)} (None: any size).")
     return (-1, *(int(o) for o in override[1:]))
+
+
+def _read_head(path: Path, size: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
 
 
 def _file_sha256(path: Path) -> str:

@@ -173,6 +173,7 @@ def test_outputs_keep_the_source_order(two_output_model: Any, tmp_path: Path) ->
     # The TFLite converter sorts outputs by tensor name; ours follow the model's order.
     source = load_keras_source(two_output_model)
     assert [o.shape for o in source.predict(_images(1, seed=0)[0])] == [(1, 24), (1, 10)]
+    assert source.output_names == ["embedding", "logits"]
     keras_to_tflite(source, tmp_path / "m.tflite", ExportOptions())
     keras_to_onnx(source, tmp_path / "m.onnx", ExportOptions())
     for artifact in ("m.tflite", "m.onnx"):
@@ -200,6 +201,7 @@ def test_saved_model_folder_converts(two_output_model: Any, tmp_path: Path) -> N
     source = load_keras_source(folder)
     assert (source.kind, source.input_shape, source.layout) == ("saved_model", (-1, *HW, 3), "nhwc")
     assert source.saved_model_dir == folder
+    assert source.output_names == ["output_0", "output_1"]
     x = _images(1, seed=7)[0]
     for got, want in zip(source.predict(x), two_output_model(x), strict=True):
         np.testing.assert_allclose(got, np.asarray(want), atol=1e-6)
