@@ -81,11 +81,12 @@ class PreprocessSpec(_Strict):
 
     @model_validator(mode="after")
     def _channels_match(self) -> PreprocessSpec:
-        channels = 1 if self.color == "gray" else 3
         for key in ("mean", "std"):
-            n = len(getattr(self, key))
-            if n not in (1, channels):
-                raise ValueError(f"{key} has {n} values; color {self.color!r} needs 1 or {channels}")
+            values = getattr(self, key)
+            if len(values) not in (1, 3):
+                raise ValueError(f"{key} has {len(values)} values; give 1 (all channels) or 3 (per channel)")
+            if self.color == "gray" and len(set(values)) > 1:
+                raise ValueError(f"{key} {list(values)} differs per channel, but color 'gray' has one channel")
         return self
 
 

@@ -66,6 +66,8 @@ def test_sidecar_then_argument_precedence(model_path: Path, tmp_path: Path) -> N
         ({"task": "clasification"}, r"task: Input should be 'classification'"),
         ({"preprocess": {"colour": "rgb"}}, r"preprocess.colour: unknown key"),
         ({"preprocess": {"std": [1, 0, 1]}}, r"std values must be non-zero"),
+        ({"preprocess": {"color": "gray", "mean": [1, 2, 3]}}, r"differs per channel, but color 'gray'"),
+        ({"preprocess": {"mean": [1, 2]}}, r"mean has 2 values; give 1 .* or 3"),
         ({"task": "detection"}, r"needs postprocess.decoder"),
         ({"postprocess": {"score_threshold": 1.5}}, r"score_threshold: .*less than or equal to 1 \(got 1.5\)"),
         ("task: [unclosed", r"not valid YAML"),
@@ -74,6 +76,11 @@ def test_sidecar_then_argument_precedence(model_path: Path, tmp_path: Path) -> N
 def test_invalid_cards_name_key_value_and_choices(data: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse(data)  # type: ignore[arg-type]
+
+
+def test_gray_cards_accept_default_and_scalar_normalisation() -> None:
+    assert parse({"preprocess": {"color": "gray"}}).preprocess.mean == (0.0, 0.0, 0.0)
+    assert parse({"preprocess": {"color": "gray", "mean": 127.5, "std": [255]}}).preprocess.std == (255.0,)
 
 
 def test_card_helpers() -> None:

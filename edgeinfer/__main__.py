@@ -1,0 +1,5 @@
+"""``python -m edgeinfer``: the same as the ``edgeinfer`` command."""
+
+from edgeinfer.cli import main
+
+main()
