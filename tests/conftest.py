@@ -220,9 +220,13 @@ class MqttCollector:
         return poll_until(lambda: len(self.messages) >= count, timeout_s)
 
     def close(self) -> None:
-        """Disconnect."""
+        """Disconnect, and let the network thread close its socket before stopping it."""
         self.client.disconnect()
+        poll_until(lambda: self.client.socket() is None, timeout_s=2.0)
         self.client.loop_stop()
+        # Break the client -> callback -> collector -> client cycle so the client is freed
+        # by reference counting, which closes its socketpair (paho issue #627).
+        self.client.on_connect = self.client.on_subscribe = self.client.on_message = None
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -60,7 +60,8 @@ class Sink(Protocol):
 
 
 class SinkCounters:
-    """Thread-safe ``sent``/``dropped``/``errors``/``skipped`` counters shared by the sinks."""
+    """Thread-safe counters shared by the sinks; ``sent``, ``dropped``, ``errors``, ``skipped``
+    always exist, others (``retries``) appear when first added."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,7 +70,7 @@ class SinkCounters:
     def add(self, name: str, count: int = 1) -> None:
         """Add ``count`` to the counter ``name``."""
         with self._lock:
-            self._values[name] += count
+            self._values[name] = self._values.get(name, 0) + count
 
     def snapshot(self) -> dict[str, int]:
         """Return a copy of all counters."""

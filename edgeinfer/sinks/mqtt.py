@@ -20,6 +20,7 @@ The password comes from ``MqttOptions.password``, else ``password_file``, else t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -163,6 +164,14 @@ def resolve_password(options: MqttOptions, environ: Mapping[str, str] | None = N
     return env.get(PASSWORD_ENV)
 
 
+def _publish_row(client: paho.Client, qos: int, row: QueuedMessage) -> int | None:
+    """Hand one queued row to paho; its message id, or None when paho did not take it."""
+    info = client.publish(row.topic, row.payload, qos=qos, retain=row.retain)
+    if info.rc == _OK or (info.rc == _NO_CONN and qos > 0):
+        return int(info.mid)  # with QoS > 0 paho keeps it and sends it on reconnect
+    return None
+
+
 def _topic_level(value: object) -> str:
     # '+', '#' and '/' would turn a name into wildcards or extra topic levels.
     return re.sub(r"[+#/]", "_", str(value))
@@ -200,8 +209,10 @@ class MqttSink(BaseSink):
         self._client = self._make_client(resolve_password(options, environ))
         path = options.queue_path or default_queue_path(device_id, environ)
         self._queue = DiskQueue(path, max_rows=options.queue_max)
+        # A partial, not a bound method: no sink <-> forwarder cycle (see _release_client).
         self._forwarder = Forwarder(
-            self._queue, self._publish_row, wait_for_ack=options.qos > 0,
+            self._queue, functools.partial(_publish_row, self._client, options.qos),
+            wait_for_ack=options.qos > 0,
             window=_WINDOW, counters=self._counters,
         )
         self._forwarder.start()
@@ -322,7 +333,18 @@ class MqttSink(BaseSink):
                 log.warning("MQTT: could not publish 'offline' to %s before closing", self.status_topic)
         self._client.disconnect()
         self._client.loop_stop()
+        self._release_client()
         self._queue.close()
+
+    def _release_client(self) -> None:
+        # paho closes its wake-up socketpair only when the Client is freed (paho issue
+        # #627); dropping our callbacks breaks the client -> sink -> client cycle so
+        # reference counting frees it as soon as the sink goes, not in a later GC pass
+        # that may finalize the sockets first (a ResourceWarning).
+        client = self._client
+        client.on_connect = client.on_connect_fail = client.on_disconnect = client.on_publish = None
+        for topic in self._subscriptions:
+            client.message_callback_remove(topic)
 
     # -- the daemon side -----------------------------------------------------------------
 
@@ -361,12 +383,6 @@ class MqttSink(BaseSink):
             self._client.subscribe(topic, qos=1)
 
     # -- paho callbacks (network thread) --------------------------------------------------
-
-    def _publish_row(self, row: QueuedMessage) -> int | None:
-        info = self._client.publish(row.topic, row.payload, qos=self.options.qos, retain=row.retain)
-        if info.rc == _OK or (info.rc == _NO_CONN and self.options.qos > 0):
-            return int(info.mid)  # with QoS > 0 paho keeps it and sends it on reconnect
-        return None
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any

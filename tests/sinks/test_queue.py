@@ -1,0 +1,56 @@
+"""DiskQueue: order, bounded size with a persisted drop count, survival across reopen."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from edgeinfer.errors import ConfigError, SinkError
+from edgeinfer.sinks.queue import DiskQueue
+
+
+def test_rows_come_back_in_order_and_remove_deletes_them(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_rows=100)
+    ids = queue.put_many([(f"t/{i}", f"p{i}".encode(), i % 2 == 0) for i in range(10)])
+    assert ids == sorted(ids) and len(queue) == 10
+    rows = queue.peek(limit=4)
+    assert [r.payload for r in rows] == [b"p0", b"p1", b"p2", b"p3"]
+    assert [r.retain for r in rows] == [True, False, True, False]
+    assert [r.topic for r in queue.peek(after_id=rows[-1].id, limit=2)] == ["t/4", "t/5"]
+    queue.remove([r.id for r in rows] + [10_000])  # unknown ids are ignored
+    assert len(queue) == 6
+    assert queue.peek(limit=1)[0].payload == b"p4"
+    queue.close()
+
+
+def test_full_queue_drops_oldest_and_the_count_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "q.sqlite3"
+    queue = DiskQueue(path, max_rows=5)
+    for i in range(8):
+        queue.put("t", str(i).encode())
+    assert len(queue) == 5 and queue.dropped == 3
+    queue.close()
+
+    reopened = DiskQueue(path, max_rows=5)
+    assert len(reopened) == 5 and reopened.dropped == 3
+    assert [r.payload for r in reopened.peek(limit=10)] == [b"3", b"4", b"5", b"6", b"7"]
+    reopened.put("t", b"8")
+    assert reopened.dropped == 4
+    reopened.close()
+
+
+def test_database_is_in_wal_mode(tmp_path: Path) -> None:
+    DiskQueue(tmp_path / "q.sqlite3", max_rows=1).close()
+    with sqlite3.connect(tmp_path / "q.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_bad_arguments_and_unwritable_paths_raise_edgeinfer_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="queue_max must be at least 1"):
+        DiskQueue(tmp_path / "q.sqlite3", max_rows=0)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(SinkError, match="Cannot open the message queue"):
+        DiskQueue(tmp_path / "file" / "q.sqlite3", max_rows=10)
