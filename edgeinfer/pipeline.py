@@ -1,28 +1,32 @@
-"""The live pipeline: ``source -> infer (preprocess + model + decode) -> sinks``, overlapped.
+"""The live pipeline: ``source -> preprocess -> infer -> decode -> sinks``, stages overlapped.
 
-Three threads connected by bounded queues, so capture, inference and publishing run at
-the same time and memory stays flat:
+Each stage runs on its own thread and hands frames on through a bounded
+:class:`~edgeinfer.sources.flow.Channel`, so decoding the next camera frame, resizing
+it, running the model on the one before and publishing the one before that happen at
+the same time, and memory stays flat:
 
 * **capture** reads the :class:`~edgeinfer.sources.base.Source`. With policy ``latest``
   its queue holds one frame and a newer frame replaces an unread one (counted as
   dropped), so the model always starts on the newest picture; with ``every`` it blocks
   until there is room (no frame skipped).
-* **infer** optionally gates static scenes (:mod:`edgeinfer.gating`) and calls the
-  model's ``predict`` (or any ``infer(image) -> result`` callable).
+* **preprocess**, **infer**, **decode** are the model's steps (:class:`~edgeinfer.stages.ModelSteps`:
+  :mod:`edgeinfer.preprocess`, ``Model.run``, :func:`edgeinfer.postprocess.decode`); a
+  plain ``infer(image) -> result`` callable is one stage. The first stage also gates
+  static scenes (:mod:`edgeinfer.gating`), reusing the previous result.
 * **publish** wraps each result with :func:`edgeinfer.sinks.base.make_envelope` and hands
   it to every sink; a result, once computed, is never dropped.
 
-The pipeline knows no model format: it needs ``predict(image) -> result`` with
-``result.to_dict()``.
+The pipeline knows no model format: it uses the model card, the input spec and ``run``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ import numpy as np
 from edgeinfer.gating import FrameGate, GateConfig
 from edgeinfer.sources.base import Source
 from edgeinfer.sources.flow import Channel, Rate, Window
+from edgeinfer.stages import Job, PipelineStats, Step, plan_steps
 from edgeinfer.types import Frame
 
 __all__ = ["Pipeline", "PipelineStats", "stream"]
@@ -38,66 +43,6 @@ __all__ = ["Pipeline", "PipelineStats", "stream"]
 log = logging.getLogger("edgeinfer.pipeline")
 
 MAX_CONSECUTIVE_ERRORS = 10
-InferFn = Callable[[np.ndarray], Any]
-
-
-@dataclass(frozen=True)
-class PipelineStats:
-    """A snapshot of a pipeline's counters and timings (the daemon's health message).
-
-    Attributes:
-        state: ``idle``, ``running``, ``paused``, ``stopped`` or ``failed``.
-        uptime_s: Seconds since ``start()``.
-        frames_captured: Frames taken from the source.
-        frames_inferred: Frames the model ran on.
-        frames_gated: Frames whose inference was skipped by the gate (previous result reused).
-        frames_published: Results handed to the sinks.
-        frames_dropped: Frames replaced by newer ones before inference (source and pipeline,
-            policy ``latest``).
-        inference_errors: Frames on which the model raised.
-        disconnects: Times the live source dropped.
-        reconnects: Times it came back.
-        fps: Frames per second of the ``capture``, ``infer`` and ``publish`` stages (recent window).
-        latency_ms: Capture-to-publish time (the frame's age at publish): ``p50``, ``p90``, ``p99``.
-        infer_ms: Gate + preprocess + inference + decode time per frame: ``p50``, ``p90``, ``p99``.
-        queue_depth: Items waiting in the ``frames`` and ``results`` queues.
-    """
-
-    state: str
-    uptime_s: float
-    frames_captured: int
-    frames_inferred: int
-    frames_gated: int
-    frames_published: int
-    frames_dropped: int
-    inference_errors: int
-    disconnects: int
-    reconnects: int
-    fps: dict[str, float] = field(default_factory=dict)
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    infer_ms: dict[str, float] = field(default_factory=dict)
-    queue_depth: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class _Job:
-    frame: Frame
-    result: Any
-    latency_ms: float
-
-
-def _as_infer(model: Any) -> tuple[InferFn, str]:
-    """Return ``(infer, model_name)`` for a ``Model`` (``predict``) or a plain callable."""
-    predict = getattr(model, "predict", None)
-    if callable(predict):
-        return predict, str(getattr(model, "name", type(model).__name__))
-    if callable(model):
-        return model, str(getattr(model, "__name__", type(model).__name__))
-    raise TypeError(f"model must have predict(image) or be callable, got {type(model).__name__}")
 
 
 def _as_gate(gate: FrameGate | GateConfig | bool | None) -> FrameGate | None:
@@ -109,22 +54,23 @@ def _as_gate(gate: FrameGate | GateConfig | bool | None) -> FrameGate | None:
 
 
 class Pipeline:
-    """Run a source through a model into sinks, with capture, inference and publishing overlapped.
+    """Run a source through a model into sinks, every stage on its own thread.
 
     Args:
         source: An open :class:`~edgeinfer.sources.base.Source`. The pipeline closes it when
             it stops (the camera is released).
-        model: A :class:`~edgeinfer.model.Model` (its ``predict`` is used) or any callable
-            ``infer(image) -> result`` where ``image`` is ``(H, W, 3)`` uint8 BGR and the
-            result has ``to_dict()``.
+        model: A :class:`~edgeinfer.model.Model` with one image input (run as separate
+            preprocess, infer and decode stages), or any callable ``infer(image) -> result``
+            (one stage) where ``image`` is ``(H, W, 3)`` uint8 BGR and the result has
+            ``to_dict()``.
         sinks: Objects with ``send(envelope, *, frame, result)``, ``flush(timeout_s)`` and
             ``close()``; flushed on stop, closed by :meth:`close`.
         device_id: Device name for the envelopes.
         stream_name: Stream name for the envelopes; default the source's name.
         gate: Skip inference on unchanged frames: a :class:`~edgeinfer.gating.GateConfig`,
             a :class:`~edgeinfer.gating.FrameGate`, ``True`` for the defaults, or ``None``.
-        queue_size: Capacity of the results queue and, with policy ``every``, the frames
-            queue (policy ``latest`` keeps one frame).
+        queue_size: Capacity of the queues between stages (the frames queue holds one
+            frame with policy ``latest``).
 
     Example:
         >>> from edgeinfer.sources import ReplaySource
@@ -150,14 +96,15 @@ class Pipeline:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.source = source
-        self._infer, self.model_name = _as_infer(model)
+        self._steps, self.model_name = plan_steps(model, queue_size)
         self.sinks = list(sinks)
         self.device_id = device_id
         self.stream_name = stream_name or source.info.name
         self._gate = _as_gate(gate)
         self._latest = source.info.policy == "latest"
-        self._frames: Channel[Frame] = Channel(1 if self._latest else queue_size)
-        self._results: Channel[_Job] = Channel(queue_size)
+        # channels[0] feeds the first step; channels[-1] feeds the publisher.
+        self._channels: list[Channel[Any]] = [Channel(1 if self._latest else queue_size)]
+        self._channels += [Channel(queue_size) for _ in self._steps]
         self._stopping = threading.Event()
         self._resumed = threading.Event()
         self._resumed.set()
@@ -167,21 +114,24 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._started_at: float | None = None
         self._counts = dict.fromkeys(("captured", "inferred", "gated", "published", "dropped", "errors"), 0)
-        self._rates = {name: Rate() for name in ("capture", "infer", "publish")}
+        stage_names = ["capture", *(name for name, _ in self._steps), "publish"]
+        self._rates = {name: Rate() for name in stage_names}
         self._latency_ms = Window()
-        self._infer_ms = Window()
+        self._work_ms = Window()
         self._last_result: Any = None
-        self._consecutive_errors = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> Pipeline:
-        """Start the capture, inference and publishing threads. Returns ``self``."""
+        """Start the stage threads. Returns ``self``."""
         if self._threads:
             raise RuntimeError("Pipeline.start() was already called; make a new Pipeline to run again")
         self._started_at = time.monotonic()
-        for name, target in (("capture", self._capture_loop), ("infer", self._infer_loop),
-                             ("publish", self._publish_loop)):
+        targets: list[tuple[str, Callable[[], None]]] = [("capture", self._capture_loop)]
+        for i, (name, step) in enumerate(self._steps):
+            targets.append((name, functools.partial(self._step_loop, i, name, step)))
+        targets.append(("publish", self._publish_loop))
+        for name, target in targets:
             thread = threading.Thread(target=target, name=f"{name}-{self.stream_name}", daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -239,7 +189,7 @@ class Pipeline:
         self.close()
 
     def pause(self) -> None:
-        """Stop inferring (the source keeps its newest frame; ``every`` sources wait)."""
+        """Stop taking new frames into the model (a live source keeps only its newest frame)."""
         self._resumed.clear()
 
     def resume(self) -> None:
@@ -262,7 +212,7 @@ class Pipeline:
             thread.join(max(0.0, deadline - time.monotonic()))
         drained = not any(t.is_alive() for t in self._threads)
         if not drained:
-            lost = self._frames.abort() + self._results.abort()
+            lost = sum(channel.abort() for channel in self._channels)
             log.warning("%s: stop timed out after %.1f s; %d queued frame(s) not published",
                         self.stream_name, timeout_s, lost)
         self.source.close()
@@ -280,7 +230,7 @@ class Pipeline:
         log.error("%s: pipeline stopped: %s", self.stream_name, exc)
         self._stopping.set()
         self._resumed.set()
-        self._frames.abort()
+        self._channels[0].abort()
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -296,7 +246,7 @@ class Pipeline:
                     break
                 self._count("captured")
                 self._rates["capture"].tick()
-                if self._frames.put(frame, replace_oldest=self._latest):
+                if self._channels[0].put(frame, replace_oldest=self._latest):
                     self._count("dropped")
         except BaseException as exc:
             self._fail(exc)
@@ -304,61 +254,87 @@ class Pipeline:
             try:
                 self.source.close()
             finally:
-                self._frames.finish()
+                self._channels[0].finish()
 
-    def _infer_loop(self) -> None:
+    def _step_loop(self, index: int, name: str, step: Step) -> None:
+        inbox, outbox = self._channels[index], self._channels[index + 1]
+        first, last = index == 0, index == len(self._steps) - 1
+        consecutive_errors = 0
         try:
             while True:
-                self._resumed.wait()
-                frame = self._frames.get()
-                if frame is None:
+                if first:
+                    self._resumed.wait()
+                item = inbox.get()
+                if item is None:
                     break
-                job = self._process(frame)
+                job = self._admit(item) if first else item
+                try:
+                    job = self._apply(step, job, name)
+                except Exception as exc:
+                    consecutive_errors += 1
+                    self._on_error(exc, item, name, consecutive_errors)
+                    continue
+                consecutive_errors = 0
+                if last:
+                    job = self._settle(job)
                 if job is not None:
-                    self._results.put(job, replace_oldest=False)
+                    outbox.put(job, replace_oldest=False)
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self._results.finish()
+            outbox.finish()
 
-    def _process(self, frame: Frame) -> _Job | None:
+    def _admit(self, frame: Frame) -> Job:
+        """First stage: wrap the frame, and mark it gated when the scene did not change."""
+        if self._gate is None:
+            return Job(frame)
         start = time.perf_counter()
-        changed = self._gate is None or self._gate.should_infer(frame.image)
-        if not changed and self._last_result is not None:
+        changed = self._gate.should_infer(frame.image)
+        return Job(frame, gated=not changed, work_ms=(time.perf_counter() - start) * 1000.0)
+
+    def _apply(self, step: Step, job: Job, name: str) -> Job:
+        if job.gated:
+            return job
+        start = time.perf_counter()
+        job = step(job)
+        work_ms = (time.perf_counter() - start) * 1000.0
+        self._rates[name].tick()
+        return replace(job, work_ms=job.work_ms + work_ms)
+
+    def _settle(self, job: Job) -> Job | None:
+        """Last stage: reuse the previous result for gated frames, count inferred ones."""
+        if job.gated:
+            if self._last_result is None:
+                return None  # nothing inferred yet to reuse (the first inference failed)
             self._count("gated")
-            return _Job(frame, self._last_result, (time.perf_counter() - start) * 1000.0)
-        try:
-            result = self._infer(frame.image)
-        except Exception as exc:
-            self._count("errors")
-            self._consecutive_errors += 1
-            if self._gate is not None:
-                self._gate.reset()
-            if self._consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
-                raise
-            log.warning("%s: inference failed on frame %d (%d in a row): %s",
-                        self.stream_name, frame.index, self._consecutive_errors, exc)
-            return None
-        latency_ms = (time.perf_counter() - start) * 1000.0
-        self._consecutive_errors = 0
-        self._last_result = result
+            return replace(job, result=self._last_result)
+        self._last_result = job.result
         self._count("inferred")
-        self._rates["infer"].tick()
-        self._infer_ms.add(latency_ms)
-        return _Job(frame, result, latency_ms)
+        self._work_ms.add(job.work_ms)
+        return job
+
+    def _on_error(self, exc: Exception, item: Any, stage: str, consecutive: int) -> None:
+        self._count("errors")
+        if self._gate is not None:
+            self._gate.reset()
+        frame = item.frame if isinstance(item, Job) else item
+        if consecutive >= MAX_CONSECUTIVE_ERRORS:
+            raise exc
+        log.warning("%s: %s failed on frame %d (%d in a row): %s",
+                    self.stream_name, stage, frame.index, consecutive, exc)
 
     def _publish_loop(self) -> None:
         from edgeinfer.sinks.base import make_envelope
 
         try:
             while True:
-                job = self._results.get()
+                job = self._channels[-1].get()
                 if job is None:
                     break
                 frame = job.frame
                 envelope = make_envelope(
                     device_id=self.device_id, stream=self.stream_name, frame_index=frame.index,
-                    result=job.result, model=self.model_name, latency_ms=round(job.latency_ms, 3),
+                    result=job.result, model=self.model_name, latency_ms=round(job.work_ms, 3),
                     timestamp=frame.timestamp,
                 )
                 for sink in self.sinks:
@@ -387,14 +363,15 @@ class Pipeline:
         else:
             state = "running" if self._resumed.is_set() else "paused"
         uptime = 0.0 if self._started_at is None else time.monotonic() - self._started_at
+        names = [*(name for name, _ in self._steps), "publish"]
         return PipelineStats(
             state=state, uptime_s=round(uptime, 3), frames_captured=c["captured"],
             frames_inferred=c["inferred"], frames_gated=c["gated"], frames_published=c["published"],
             frames_dropped=c["dropped"] + source.frames_dropped, inference_errors=c["errors"],
             disconnects=source.disconnects, reconnects=source.reconnects,
             fps={name: rate.fps() for name, rate in self._rates.items()},
-            latency_ms=self._latency_ms.percentiles(), infer_ms=self._infer_ms.percentiles(),
-            queue_depth={"frames": len(self._frames), "results": len(self._results)},
+            latency_ms=self._latency_ms.percentiles(), infer_ms=self._work_ms.percentiles(),
+            queue_depth={name: len(ch) for name, ch in zip(names, self._channels, strict=True)},
         )
 
 

@@ -72,7 +72,7 @@ def test_latest_policy_with_slow_model_is_fresh_and_drops(model: Any) -> None:
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     assert [decode_index(f) for f in sink.frames] == indices
     assert stats.frames_dropped > 50
-    assert stats.frames_dropped + stats.frames_published == 150 - stats.queue_depth["frames"]
+    assert stats.frames_dropped + stats.frames_published == 150 - sum(stats.queue_depth.values())
     infer_p50 = stats.infer_ms["p50"]
     assert stats.latency_ms["p50"] < 2.5 * infer_p50 + 10.0  # the model starts on the newest frame
 
@@ -141,10 +141,11 @@ def test_stats_shape(model: Any, video: Path) -> None:
     assert {"state", "uptime_s", "frames_captured", "frames_inferred", "frames_gated", "frames_published",
             "frames_dropped", "inference_errors", "disconnects", "reconnects", "fps", "latency_ms",
             "infer_ms", "queue_depth"} <= set(as_dict)
-    assert set(stats.fps) == {"capture", "infer", "publish"} and all(v > 0 for v in stats.fps.values())
+    assert set(stats.fps) == {"capture", "preprocess", "infer", "decode", "publish"}
+    assert all(v > 0 for v in stats.fps.values())
     p = stats.latency_ms
     assert set(p) == {"p50", "p90", "p99"} and 0 < p["p50"] <= p["p90"] <= p["p99"]
-    assert stats.queue_depth == {"frames": 0, "results": 0}
+    assert stats.queue_depth == {"preprocess": 0, "infer": 0, "decode": 0, "publish": 0}
 
 
 def test_pause_and_resume(model: Any) -> None:
