@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,72 +11,34 @@ from edgeinfer.sinks import make_envelope
 from edgeinfer.sinks.webhook import WebhookSink
 
 
-class Server:
-    """Answers POSTs with the status codes in ``script`` (then 200) and records bodies."""
-
-    def __init__(self) -> None:
-        self.script: list[int] = []
-        self.requests: list[tuple[int, dict[str, Any], str]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = server.script.pop(0) if server.script else 200
-                server.requests.append((status, body, self.headers.get("Authorization", "")))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep test output quiet
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    yield srv
-    srv.close()
-
-
 def envelope(i: int) -> dict[str, Any]:
     return make_envelope(device_id="d", stream="s", frame_index=i, result={"i": i})
 
 
-def test_fails_twice_then_succeeds(server: Server) -> None:
-    server.script = [503, 500]
-    with WebhookSink(server.url, headers={"Authorization": "Bearer t0k"}, backoff_s=0.01) as sink:
+def test_fails_twice_then_succeeds(webhook_server: Any) -> None:
+    webhook_server.script = [503, 500]
+    with WebhookSink(webhook_server.url, headers={"Authorization": "Bearer t0k"}, backoff_s=0.01) as sink:
         sink.send(envelope(0))
         sink.send(envelope(1))
         assert sink.flush(5.0)
         stats = sink.stats()
-    assert [(status, body["frame_index"]) for status, body, _ in server.requests] == [
+    assert [(status, body["frame_index"]) for status, body, _ in webhook_server.requests] == [
         (503, 0), (500, 0), (200, 0), (200, 1)
     ]
-    assert all(auth == "Bearer t0k" for _, _, auth in server.requests)
+    assert all(auth == "Bearer t0k" for _, _, auth in webhook_server.requests)
     assert stats["sent"] == 2 and stats["retries"] == 2 and stats["errors"] == 0 and stats["queued"] == 0
     assert "t0k" not in repr(sink)
 
 
-def test_bounded_retries_count_the_failure_and_go_on(server: Server) -> None:
-    server.script = [500, 500, 500, 400]
-    with WebhookSink(server.url, retries=2, backoff_s=0.01) as sink:
+def test_bounded_retries_count_the_failure_and_go_on(webhook_server: Any) -> None:
+    webhook_server.script = [500, 500, 500, 400]
+    with WebhookSink(webhook_server.url, retries=2, backoff_s=0.01) as sink:
         sink.send(envelope(0))  # 3 attempts, all 500: given up
         sink.send(envelope(1))  # 400: not retried
         sink.send(envelope(2))  # 200
         assert sink.flush(5.0)
         stats = sink.stats()
-    assert [status for status, _, _ in server.requests] == [500, 500, 500, 400, 200]
+    assert [status for status, _, _ in webhook_server.requests] == [500, 500, 500, 400, 200]
     assert stats["errors"] == 2 and stats["sent"] == 1
 
 
