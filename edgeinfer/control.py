@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COMMANDS", "CommandError", "ModelSwitch", "parse_command", "resolve_model_switch"]
+__all__ = [
+    "COMMANDS", "CommandError", "ModelSwitch", "decode_command", "parse_command", "resolve_model_switch",
+]
 
 COMMANDS = ("reload", "pause", "resume", "status", "model")
 
@@ -32,21 +34,31 @@ class ModelSwitch:
     data: bytes
 
 
+def decode_command(payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """Decode ``{"cmd": ..., "id": ..., ...}`` (or a bare command word) into a dict, unchecked.
+
+    Raises:
+        CommandError: the payload is not a JSON object.
+    """
+    if isinstance(payload, dict):
+        return dict(payload)
+    text = (payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload).strip()
+    try:
+        command = json.loads(text) if text.startswith("{") else {"cmd": text}
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"the command is not valid JSON: {exc}") from exc
+    if not isinstance(command, dict):
+        raise CommandError("the command must be a JSON object such as {\"cmd\": \"status\"}")
+    return command
+
+
 def parse_command(payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
-    """Parse ``{"cmd": ..., "id": ..., ...}`` (or a bare command word) into a dict.
+    """Decode a command and check that it is one of :data:`COMMANDS`.
 
     Raises:
         CommandError: not JSON, or an unknown command.
     """
-    if isinstance(payload, dict):
-        command = dict(payload)
-    else:
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-        text = text.strip()
-        try:
-            command = json.loads(text) if text.startswith("{") else {"cmd": text}
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"the command is not valid JSON: {exc}") from exc
+    command = decode_command(payload)
     if command.get("cmd") not in COMMANDS:
         raise CommandError(f"unknown command {command.get('cmd')!r}; choose one of {', '.join(COMMANDS)}")
     return command

@@ -9,6 +9,7 @@ finite (files, folders) and has ended, the daemon flushes and exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer.config import DaemonConfig, MqttConfig, load_config
-from edgeinfer.control import CommandError, ModelSwitch, parse_command, resolve_model_switch
+from edgeinfer.control import CommandError, ModelSwitch, decode_command, parse_command, resolve_model_switch
 from edgeinfer.errors import EdgeInferError
 from edgeinfer.health import health_document
 
@@ -125,7 +126,8 @@ class Daemon:
         while not self._stop.is_set():
             if self._reload.is_set():
                 self._reload.clear()
-                self._do_reload()
+                with contextlib.suppress(CommandError):  # logged; the running config stays in force
+                    self._do_reload()
             self._drain_commands()
             if time.monotonic() >= next_health:
                 self.publish_health()
@@ -251,6 +253,18 @@ class Daemon:
         except EdgeInferError as exc:
             log.error("reload failed, keeping the running config: %s", exc)
             raise CommandError(f"reload failed, keeping the running config: {exc}") from exc
+        old = self.config
+        try:
+            keep_mqtt = self._switch_config(new)
+        except EdgeInferError as exc:
+            log.error("reload failed while starting, going back to the running config: %s", exc)
+            self._switch_config(old)
+            raise CommandError(f"reload failed, keeping the running config: {exc}") from exc
+        log.info("config reloaded from %s (MQTT session %s)", self.config_path, "kept" if keep_mqtt else "renewed")
+        return f"reloaded {len(new.streams)} stream(s)"
+
+    def _switch_config(self, new: DaemonConfig) -> bool:
+        """Stop the streams and sinks, then start ``new``; the MQTT session is kept when unchanged."""
         for stream in list(self._streams.values()):
             self._stop_stream(stream)
         self._streams.clear()
@@ -264,8 +278,7 @@ class Daemon:
         self.config = new
         self._start_sinks(new, keep_mqtt=keep_mqtt)
         self._start_streams(new)
-        log.info("config reloaded from %s (MQTT session %s)", self.config_path, "kept" if keep_mqtt else "renewed")
-        return f"reloaded {len(new.streams)} stream(s)"
+        return keep_mqtt
 
     def _drain_commands(self) -> None:
         while True:
@@ -281,7 +294,8 @@ class Daemon:
         """Run one remote command and return the reply ``{"id", "cmd", "ok", "message"}``."""
         command: dict[str, Any] = {}
         try:
-            command = parse_command(payload)
+            command = decode_command(payload)
+            command = parse_command(command)
             message = self._dispatch(command)
             return {"id": command.get("id"), "cmd": command["cmd"], "ok": True, "message": message}
         except (CommandError, EdgeInferError) as exc:

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from tests.daemon.helpers import (
-    finish, keys, make_model, make_video, produced, received, start_daemon, write_config,
+    finish,
+    keys,
+    make_model,
+    make_video,
+    produced,
+    received,
+    start_daemon,
+    write_config,
 )
 
 RESULTS = "edgeinfer/{}/front/results"

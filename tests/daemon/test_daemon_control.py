@@ -1,0 +1,173 @@
+"""Daemon exit codes, reload without dropping the MQTT session, and remote commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+import yaml
+
+from edgeinfer.card import write
+from tests.daemon.helpers import finish, make_model, make_video, produced, start_daemon, write_config
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgeinfer", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    make_model(tmp_path)
+    make_video(tmp_path / "clip.mp4", 20)
+    return tmp_path
+
+
+def test_malformed_configs_exit_78_naming_the_key(folder: Path, mosquitto: Any) -> None:
+    (folder / "broken.yaml").write_text("device_id: [unclosed\n")
+    result = run_cli("run", "broken.yaml", cwd=folder)
+    assert result.returncode == 78 and "not valid YAML" in result.stderr
+    config = write_config(folder, mosquitto, source="clip.mp4", stream_extra={"polcy": "every"})
+    result = run_cli("run", str(config), cwd=folder)
+    assert result.returncode == 78
+    assert "streams.0.polcy: unknown key" in result.stderr
+    bad_qos = yaml.safe_load(config.read_text())
+    bad_qos["streams"][0].pop("polcy")
+    bad_qos["mqtt"]["qos"] = 3
+    config.write_text(yaml.safe_dump(bad_qos))
+    result = run_cli("run", "--check", str(config), cwd=folder)
+    assert result.returncode == 78 and "mqtt.qos" in result.stderr and "(got 3)" in result.stderr
+    bad_qos["mqtt"]["qos"] = 1
+    config.write_text(yaml.safe_dump(bad_qos))
+    ok = run_cli("run", "--check", str(config), cwd=folder)
+    assert ok.returncode == 0 and "valid (1 stream(s), sinks: mqtt, jsonl)" in ok.stdout
+
+
+def test_missing_camera_exits_74_naming_the_device(folder: Path, mosquitto: Any) -> None:
+    config = write_config(folder, mosquitto, source="/dev/video9", stream_extra={"policy": "latest"})
+    result = run_cli("run", str(config), cwd=folder)
+    assert result.returncode == 74, result.stderr
+    assert "/dev/video9" in result.stderr
+
+
+def test_bad_model_exits_65(folder: Path, mosquitto: Any) -> None:
+    (folder / "cls.tflite").write_bytes(b"TFL3 nope")
+    config = write_config(folder, mosquitto, source="clip.mp4")
+    result = run_cli("run", str(config), cwd=folder)
+    assert result.returncode == 65 and "cls.tflite" in result.stderr
+
+
+def test_schema_is_printed_for_editors(folder: Path) -> None:
+    result = run_cli("run", "--schema", cwd=folder)
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "edgeinfer run configuration"
+    assert {"device_id", "streams", "sinks", "mqtt"} <= set(schema["properties"])
+
+
+class Commander:
+    """Publishes commands and collects the replies."""
+
+    def __init__(self, broker: Any, device_id: str) -> None:
+        self.topic = f"edgeinfer/{device_id}/cmd"
+        self.replies: list[dict[str, Any]] = []
+        self.status: list[bytes] = []
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe([(f"{self.topic}/reply", 1), (f"edgeinfer/{device_id}/status", 1)])
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if message.topic.endswith("/reply"):
+            self.replies.append(json.loads(message.payload))
+        else:
+            self.status.append(bytes(message.payload))
+
+    def send(self, wait_for: Any, **command: Any) -> dict[str, Any]:
+        command.setdefault("id", f"c{len(self.replies)}-{time.monotonic()}")
+        self.client.publish(self.topic, json.dumps(command), qos=1)
+        assert wait_for(lambda: any(r["id"] == command["id"] for r in self.replies), timeout_s=15), command
+        return next(r for r in self.replies if r["id"] == command["id"])
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_remote_commands_pause_resume_and_guarded_model_switch(
+    folder: Path, mosquitto: Any, wait_for: Any
+) -> None:
+    models = folder / "models"
+    models.mkdir()
+    other = models / "other.tflite"
+    shutil.copy(folder / "cls.tflite", other)
+    write(other, {"task": "classification", "labels": ["w", "x", "y", "z"], "preprocess": {"std": 255}})
+    digest = hashlib.sha256(other.read_bytes()).hexdigest()
+    config = write_config(folder, mosquitto, source="clip.mp4", device_id="cam-cmd",
+                          stream_extra={"loop": True}, control={"model_dir": "models"})
+    commander = Commander(mosquitto, "cam-cmd")
+    daemon = start_daemon(config)
+    try:
+        assert wait_for(lambda: len(produced(folder)) >= 10, timeout_s=30)
+        assert commander.send(wait_for, cmd="pause")["ok"]
+        time.sleep(0.5)
+        paused_at = len(produced(folder))
+        time.sleep(1.0)
+        assert len(produced(folder)) == paused_at
+        assert commander.send(wait_for, cmd="resume")["ok"]
+        assert wait_for(lambda: len(produced(folder)) > paused_at + 5, timeout_s=15)
+        status = commander.send(wait_for, cmd="status")
+        assert status["ok"] and json.loads(status["message"])["streams"]["front"]["accelerator"] == "xnnpack"
+        traversal = commander.send(wait_for, cmd="model", path="../cls.tflite", sha256="0" * 64)
+        assert not traversal["ok"] and "outside the allowed folder" in traversal["message"]
+        wrong = commander.send(wait_for, cmd="model", path="other.tflite", sha256="1" * 64)
+        assert not wrong["ok"] and "sha256" in wrong["message"]
+        assert not commander.send(wait_for, cmd="explode")["ok"]
+        switched = commander.send(wait_for, cmd="model", path="other.tflite", sha256=digest)
+        assert switched["ok"], switched
+        before = len(produced(folder))
+        assert wait_for(lambda: len(produced(folder)) > before + 5, timeout_s=15)
+        labels = {t["label"] for e in produced(folder)[before:] for t in e["result"]["top"]}
+        assert labels == {"w", "x", "y", "z"}
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code, err = finish(daemon)
+        commander.close()
+    assert code == 0, err
+
+
+def test_sighup_reloads_config_and_keeps_the_mqtt_session(folder: Path, mosquitto: Any, wait_for: Any) -> None:
+    config = write_config(folder, mosquitto, source="clip.mp4", device_id="cam-hup", stream_extra={"loop": True})
+    commander = Commander(mosquitto, "cam-hup")
+    daemon = start_daemon(config)
+    try:
+        assert wait_for(lambda: len(produced(folder)) >= 5, timeout_s=30)
+        data = yaml.safe_load(config.read_text())
+        data["sinks"].append({"type": "jsonl", "path": "second.jsonl"})
+        config.write_text(yaml.safe_dump(data))
+        daemon.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: len(produced(folder, "second.jsonl")) >= 5, timeout_s=20)
+        good = config.read_text()
+        for broken in ("device_id: [broken\n", good.replace("cls.tflite", "missing.tflite")):
+            config.write_text(broken)  # invalid YAML, then a valid config whose model is missing
+            daemon.send_signal(signal.SIGHUP)
+            time.sleep(1.0)
+            count = len(produced(folder, "second.jsonl"))
+            assert wait_for(lambda c=count: len(produced(folder, "second.jsonl")) > c + 5, timeout_s=15)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code, err = finish(daemon)
+        commander.close()
+    assert code == 0, err
+    assert "reload failed, keeping the running config" in err
+    assert "reload failed while starting, going back to the running config" in err
+    assert commander.status.count(b"online") == 1 and commander.status[-1] == b"offline"
