@@ -12,6 +12,9 @@ acknowledgement arrived just before a crash may be sent again.
 
 When the queue holds ``max_rows`` rows, putting one more deletes the oldest and adds
 it to a ``dropped`` count that is itself stored in the database.
+
+One queue file serves one sink: an exclusive ``flock`` on ``<path>.lock`` is held while
+it is open (the OS releases it when the process dies, even by ``SIGKILL``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from edgeinfer.errors import ConfigError, SinkError
 
@@ -74,15 +78,19 @@ class DiskQueue:
         self.path = Path(path)
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        self._lock_file = _lock_exclusively(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
             self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._count = int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+            self._dropped = int(
+                self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
+            )
         except (OSError, sqlite3.Error) as exc:
+            self._lock_file.close()
             raise SinkError(
                 f"Cannot open the message queue {self.path}: {exc}. "
                 "Check that the folder is writable and that no other process uses this queue_path."
@@ -122,6 +130,7 @@ class DiskQueue:
                 self._rollback()
                 raise SinkError(f"Cannot write to the message queue {self.path}: {exc}") from exc
             self._count += len(ids) - max(excess, 0)
+            self._dropped += max(excess, 0)
             return ids
 
     def _drop_oldest(self, count: int) -> None:
@@ -169,15 +178,47 @@ class DiskQueue:
     def dropped(self) -> int:
         """Messages dropped because the queue was full, over the life of this file."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
-        return int(row[0])
+            return self._dropped
 
     def close(self) -> None:
         """Close the database; the file and its rows stay for the next process."""
         with self._lock:
             self._db.close()
+            self._lock_file.close()  # releases the flock
 
     def _rollback(self) -> None:
         # No transaction may be open; the original error is the one that matters.
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
+
+
+def _lock_exclusively(path: Path) -> IO[bytes]:
+    """Open ``<path>.lock`` and hold an exclusive ``flock`` on it while the queue is open.
+
+    Two writers would interleave ids and send rows twice; the OS drops the lock when the
+    process dies, even by SIGKILL, so a crashed process never blocks its successor.
+
+    Raises:
+        SinkError: the folder cannot be created, or another open queue holds the lock.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("ab")
+    except OSError as exc:
+        raise SinkError(
+            f"Cannot open the message queue {path}: {exc}. Check that the folder is writable."
+        ) from exc
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows has no flock; single use is up to the user
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise SinkError(
+            f"The message queue {path} is already in use by another sink or process; "
+            "give each MQTT sink its own queue_path."
+        ) from exc
+    return handle

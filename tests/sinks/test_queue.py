@@ -54,3 +54,18 @@ def test_bad_arguments_and_unwritable_paths_raise_edgeinfer_errors(tmp_path: Pat
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(SinkError, match="Cannot open the message queue"):
         DiskQueue(tmp_path / "file" / "q.sqlite3", max_rows=10)
+
+
+def test_one_queue_file_has_one_user_at_a_time(tmp_path: Path) -> None:
+    first = DiskQueue(tmp_path / "q.sqlite3", max_rows=10)
+    with pytest.raises(SinkError, match="already in use"):
+        DiskQueue(tmp_path / "q.sqlite3", max_rows=10)
+    first.close()
+    DiskQueue(tmp_path / "q.sqlite3", max_rows=10).close()  # free again once closed
+
+
+def test_counts_stay_readable_after_close(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_rows=1)
+    queue.put_many([("t", b"a", False), ("t", b"b", False)])
+    queue.close()
+    assert (len(queue), queue.dropped) == (1, 1)
