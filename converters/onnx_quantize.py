@@ -1,0 +1,121 @@
+"""The ONNX quantization stage, shared by every source: fp16, dynamic int8 and static QDQ int8.
+
+``int8`` runs ``quant_pre_process`` (shape inference, graph optimisation) and then
+``quantize_static`` in QDQ format with per-channel int8 weights, calibrated with
+min-max, entropy or percentile statistics on the calibration samples. ``dynamic``
+quantizes weights only (activations at run time), ``fp16`` converts weights and compute to
+float16 while keeping float32 inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeinfer.errors import ConfigError, ConversionError, MissingDependencyError
+
+__all__ = ["CALIBRATION_METHODS", "quantize_onnx"]
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+def _ort_quantization() -> Any:
+    try:
+        import onnxruntime.quantization as q
+    except ImportError as exc:
+        raise MissingDependencyError("onnxruntime", "convert-torch", "quantizing ONNX models") from exc
+    return q
+
+
+class _Reader:
+    """A ``CalibrationDataReader``: one ``{input_name: sample}`` feed per ``get_next`` call."""
+
+    def __init__(self, name: str, samples: Sequence[np.ndarray]) -> None:
+        self._feeds = iter([{name: np.ascontiguousarray(s, dtype=np.float32)} for s in samples])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {t.name for t in model.graph.initializer}
+    return next(i.name for i in model.graph.input if i.name not in inits)
+
+
+def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.ndarray],
+            method: str, per_channel: bool) -> None:
+    if not calibration:
+        raise ConversionError("int8 quantization needs calibration data: pass calibration= (or --calib DIR)")
+    methods = {"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
+               "percentile": q.CalibrationMethod.Percentile}
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".ortq-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        q.shape_inference.quant_pre_process(str(float_path), str(pre))
+        q.quantize_static(
+            str(pre), str(out_path), _Reader(_input_name(pre), calibration),
+            quant_format=q.QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+            calibrate_method=methods[method],
+            extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False},
+        )
+
+
+def _fp16(float_path: Path, out_path: Path) -> None:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(float_path)), keep_io_types=True)
+    onnx.save(model, str(out_path))
+
+
+def quantize_onnx(float_path: str | Path, out_path: str | Path, mode: str,
+                  calibration: Sequence[np.ndarray] = (), method: str = "minmax",
+                  per_channel: bool = True) -> None:
+    """Quantize a float32 ONNX file.
+
+    Args:
+        float_path: The float32 ``.onnx`` file.
+        out_path: Where to write the result (may equal nothing else; the input is kept).
+        mode: ``none`` (copy), ``fp16``, ``dynamic`` or ``int8``.
+        calibration: float32 samples ``(1, *input_shape[1:])`` laid out as the model input
+            (``int8`` only).
+        method: Calibration statistic for ``int8``: ``minmax``, ``entropy`` or ``percentile``.
+        per_channel: Per-channel weight scales for ``int8``.
+
+    Raises:
+        ConfigError: an unknown mode or method.
+        ConversionError: ONNX Runtime cannot quantize the model, or no calibration data.
+    """
+    float_path, out_path = Path(float_path), Path(out_path)
+    if method not in CALIBRATION_METHODS:
+        raise ConfigError(f"calibration_method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
+    q = _ort_quantization()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            if mode == "none":
+                shutil.copyfile(float_path, out_path)
+            elif mode == "fp16":
+                _fp16(float_path, out_path)
+            elif mode == "dynamic":
+                q.quantize_dynamic(str(float_path), str(out_path), weight_type=q.QuantType.QInt8)
+            elif mode == "int8":
+                _static(q, float_path, out_path, calibration, method, per_channel)
+            else:
+                raise ConfigError(f"quantize {mode!r} is not one of none, fp16, dynamic, int8")
+    except (ConfigError, ConversionError):
+        raise
+    except Exception as exc:
+        Path(out_path).unlink(missing_ok=True)
+        raise ConversionError(f"ONNX Runtime could not quantize the model ({mode}): {exc}") from exc
