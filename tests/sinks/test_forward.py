@@ -1,0 +1,117 @@
+"""Forwarder: window, order, drain-before-new after a reconnect, early acknowledgements.
+
+The publish function here stands in for paho's ``publish`` (the MQTT tests run the
+real one against mosquitto); it records what it was given and hands out message ids.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edgeinfer.sinks.base import SinkCounters
+from edgeinfer.sinks.forward import Forwarder
+from edgeinfer.sinks.queue import DiskQueue, QueuedMessage
+
+
+class Recorder:
+    """Returns message ids 1, 2, ...; ``on_publish`` may acknowledge before returning."""
+
+    def __init__(self) -> None:
+        self.published: list[bytes] = []
+        self.next_mid = 1
+        self.on_publish: Callable[[int], None] | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, row: QueuedMessage) -> int:
+        with self.lock:
+            mid = self.next_mid
+            self.next_mid += 1
+            self.published.append(row.payload)
+        if self.on_publish is not None:
+            self.on_publish(mid)
+        return mid
+
+
+def settle(check: Callable[[], bool], timeout_s: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return check()
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[tuple[DiskQueue, Recorder, Forwarder, SinkCounters]]:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_rows=100)
+    recorder = Recorder()
+    counters = SinkCounters()
+    forwarder = Forwarder(queue, recorder, wait_for_ack=True, window=3, counters=counters)
+    forwarder.start()
+    yield queue, recorder, forwarder, counters
+    forwarder.stop()
+    queue.close()
+
+
+def test_window_limits_unacknowledged_rows_and_acks_delete_them(parts: tuple) -> None:
+    queue, recorder, forwarder, counters = parts
+    queue.put_many([("t", str(i).encode(), False) for i in range(5)])
+    forwarder.set_connected(True)
+    forwarder.wake()
+    assert settle(lambda: len(recorder.published) == 3)
+    time.sleep(0.1)
+    assert recorder.published == [b"0", b"1", b"2"]  # the window is full: nothing more
+    forwarder.on_ack(1)
+    assert settle(lambda: len(recorder.published) == 4)
+    assert settle(lambda: len(queue) == 4) and counters.snapshot()["sent"] == 1
+    for mid in (2, 3, 4, 5):
+        forwarder.on_ack(mid)
+    assert forwarder.wait_delivered(3.0)
+    assert recorder.published == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_after_reconnect_in_flight_rows_drain_before_new_ones(parts: tuple) -> None:
+    queue, recorder, forwarder, _ = parts
+    queue.put_many([("t", str(i).encode(), False) for i in range(2)])
+    forwarder.set_connected(True)
+    forwarder.wake()
+    assert settle(lambda: len(recorder.published) == 2)
+    forwarder.set_connected(False)  # mids 1, 2 stay with paho, which re-sends them itself
+    queue.put("t", b"2")
+    forwarder.set_connected(True)
+    forwarder.wake()
+    time.sleep(0.2)
+    assert recorder.published == [b"0", b"1"]  # b"2" waits until the old ones are acknowledged
+    forwarder.on_ack(1)
+    forwarder.on_ack(2)
+    assert settle(lambda: recorder.published == [b"0", b"1", b"2"])
+
+
+def test_acknowledgement_before_publish_returns_is_matched(parts: tuple) -> None:
+    queue, recorder, forwarder, counters = parts
+    recorder.on_publish = forwarder.on_ack  # paho may call on_publish first
+    queue.put_many([("t", str(i).encode(), False) for i in range(6)])
+    forwarder.set_connected(True)
+    forwarder.wake()
+    assert forwarder.wait_delivered(3.0)
+    assert counters.snapshot()["sent"] == 6 and forwarder.inflight == 0
+
+
+def test_foreign_message_ids_are_ignored(parts: tuple) -> None:
+    queue, recorder, forwarder, _ = parts
+    forwarder.expect_foreign(1000)
+    forwarder.on_ack(1000)
+    forwarder.on_ack(2000)  # acknowledged first, declared foreign after: also ignored
+    forwarder.expect_foreign(2000)
+    queue.put("t", b"x")
+    forwarder.set_connected(True)
+    forwarder.wake()
+    assert settle(lambda: recorder.published == [b"x"])
+    assert len(queue) == 1  # mid 1 is not acknowledged by the foreign ones
+    forwarder.on_ack(1)
+    assert forwarder.wait_delivered(3.0)
