@@ -69,8 +69,8 @@ class Pipeline:
         stream_name: Stream name for the envelopes; default the source's name.
         gate: Skip inference on unchanged frames: a :class:`~edgeinfer.gating.GateConfig`,
             a :class:`~edgeinfer.gating.FrameGate`, ``True`` for the defaults, or ``None``.
-        queue_size: Capacity of the queues between stages (the frames queue holds one
-            frame with policy ``latest``).
+        queue_size: Capacity of the queues between stages (with policy ``latest`` the
+            queues in front of the model hold one frame, the newest).
 
     Example:
         >>> from edgeinfer.sources import ReplaySource
@@ -102,9 +102,13 @@ class Pipeline:
         self.stream_name = stream_name or source.info.name
         self._gate = _as_gate(gate)
         self._latest = source.info.policy == "latest"
-        # channels[0] feeds the first step; channels[-1] feeds the publisher.
-        self._channels: list[Channel[Any]] = [Channel(1 if self._latest else queue_size)]
-        self._channels += [Channel(queue_size) for _ in self._steps]
+        # channels[k] feeds step k; channels[-1] feeds the publisher. With policy "latest"
+        # the queues up to the model hold one item and a newer frame replaces an older one,
+        # so the model always starts on the newest frame; after it nothing is dropped.
+        names = [name for name, _ in self._steps]
+        model_at = names.index("infer") if "infer" in names else 0
+        self._newest_only = [self._latest and k <= model_at for k in range(len(names) + 1)]
+        self._channels: list[Channel[Any]] = [Channel(1 if newest else queue_size) for newest in self._newest_only]
         self._stopping = threading.Event()
         self._resumed = threading.Event()
         self._resumed.set()
@@ -223,14 +227,20 @@ class Pipeline:
                 drained = False
         return drained
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, inbox: int) -> None:
+        """Record a fatal error in the stage fed by ``channels[inbox]`` and stop reading.
+
+        The failed stage's queue and everything upstream are emptied so no thread blocks
+        on a stage that is gone; stages downstream still publish what they hold.
+        """
         with self._lock:
             if self._error is None:
                 self._error = exc
         log.error("%s: pipeline stopped: %s", self.stream_name, exc)
         self._stopping.set()
         self._resumed.set()
-        self._channels[0].abort()
+        for channel in self._channels[:inbox + 1]:
+            channel.abort()
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -246,10 +256,10 @@ class Pipeline:
                     break
                 self._count("captured")
                 self._rates["capture"].tick()
-                if self._channels[0].put(frame, replace_oldest=self._latest):
+                if self._channels[0].put(frame, replace_oldest=self._newest_only[0]):
                     self._count("dropped")
         except BaseException as exc:
-            self._fail(exc)
+            self._fail(exc, -1)
         finally:
             try:
                 self.source.close()
@@ -277,10 +287,10 @@ class Pipeline:
                 consecutive_errors = 0
                 if last:
                     job = self._settle(job)
-                if job is not None:
-                    outbox.put(job, replace_oldest=False)
+                if job is not None and outbox.put(job, replace_oldest=self._newest_only[index + 1]):
+                    self._count("dropped")
         except BaseException as exc:
-            self._fail(exc)
+            self._fail(exc, index)
         finally:
             outbox.finish()
 
@@ -343,7 +353,7 @@ class Pipeline:
                 self._count("published")
                 self._rates["publish"].tick()
         except BaseException as exc:
-            self._fail(exc)
+            self._fail(exc, len(self._channels) - 1)
         finally:
             self._done.set()
 

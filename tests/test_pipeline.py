@@ -199,9 +199,11 @@ def test_sink_failure_stops_the_pipeline_and_releases_the_source(model: Any) -> 
     sink = MemorySink()
     sink.close()
     source = ReplaySource(index_frames(20))
+    started = time.monotonic()
     with pytest.raises(SinkError):
         Pipeline(source, model, [sink], device_id="d").run()
     assert source.closed
+    assert time.monotonic() - started < 3.0  # no stage left blocked on a dead publisher
 
 
 def test_model_stream_yields_every_frame_of_a_file(model: Any, video: Path) -> None:

@@ -95,6 +95,9 @@ class CaptureSource:
             if self._closed.is_set():
                 return None
             image = self._next_image()
+            if self._closed.is_set():
+                self._reader.close()  # close() gave up waiting for this read; release here
+                return None
             if image is None:
                 return None
             frame = self._stamp(image)
@@ -122,8 +125,16 @@ class CaptureSource:
                     log.warning("%s: capture thread still blocked in read after %.0f s; it will release "
                                 "the device when the read returns", self._reader.description, JOIN_TIMEOUT_S)
             return
-        with self._read_lock:
-            self._reader.close()
+        # A read in progress (a stalled network stream) may hold the lock; it then releases
+        # the device itself when it returns, so close() never hangs on it.
+        if self._read_lock.acquire(timeout=JOIN_TIMEOUT_S):
+            try:
+                self._reader.close()
+            finally:
+                self._read_lock.release()
+        else:
+            log.warning("%s: a read is still blocked after %.0f s; the device is released when it returns",
+                        self._reader.description, JOIN_TIMEOUT_S)
 
     def __enter__(self) -> CaptureSource:
         return self
