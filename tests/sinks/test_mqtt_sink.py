@@ -213,3 +213,22 @@ def test_publish_raw_while_disconnected_returns_false(tmp_path: Path, free_port:
         sink.send(envelope(0, "dev-nobroker"))
         assert sink.flush(0.2) is False
         assert sink.stats()["queued"] == 1
+
+
+def test_full_queue_drops_oldest_counts_it_and_sends_the_rest_in_order(
+    mosquitto_factory: Any, mqtt_subscriber: Any, tmp_path: Path
+) -> None:
+    broker = mosquitto_factory(start=False)  # down while the results pile up
+    with make_sink(broker, tmp_path, "dev-full", queue_max=5) as sink:
+        for i in range(8):
+            sink.send(envelope(i, "dev-full"))
+        stats = sink.stats()
+    assert (stats["queued"], stats["dropped"]) == (5, 3)
+
+    broker.start()
+    sub = mqtt_subscriber(broker, "edgeinfer/dev-full/front/results")
+    with make_sink(broker, tmp_path, "dev-full", queue_max=5) as sink:  # same queue file
+        assert sink.flush(10.0)
+        assert sink.stats()["dropped"] == 3  # the count is kept on disk for the health message
+    assert sub.wait_count(5)
+    assert frame_indices(sub.payloads()) == [3, 4, 5, 6, 7]
