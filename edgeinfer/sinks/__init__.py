@@ -7,6 +7,16 @@ imports paho or OpenCV::
 
     from edgeinfer.sinks import registry
     MqttSink = registry.get("mqtt")   # MissingDependencyError names the extra if paho is absent
+
+The implementations and how they are built:
+
+=========  ==========================================================================
+mqtt       ``MqttSink(MqttOptions(...), device_id=...)``: store-and-forward to a broker
+jsonl      ``JsonlSink(path=None)``: JSON lines to stdout or a file
+video      ``VideoSink(path, fps=15.0)``: annotated MP4 or a folder of images
+webhook    ``WebhookSink(url, timeout_s=5.0, retries=3)``: HTTP POST with backoff
+memory     ``MemorySink()``: keeps envelopes in a list, for tests
+=========  ==========================================================================
 """
 
 from __future__ import annotations

@@ -21,12 +21,21 @@ from collections.abc import Callable
 from edgeinfer.sinks.base import SinkCounters
 from edgeinfer.sinks.queue import DiskQueue, QueuedMessage
 
-__all__ = ["Forwarder"]
+__all__ = ["Forwarder", "RejectedMessage"]
 
 log = logging.getLogger(__name__)
 
-# Returns the message id when the message was accepted for delivery, None to retry later.
+# Returns the message id when the message was accepted for delivery, None to retry later,
+# and raises RejectedMessage when the message can never be sent.
 PublishFn = Callable[[QueuedMessage], "int | None"]
+
+
+class RejectedMessage(Exception):
+    """Raised by a publish function for a row that can never be sent (invalid, too large).
+
+    The row is deleted and counted in ``errors`` so that one bad row cannot block the
+    rows behind it forever.
+    """
 
 
 class Forwarder:
@@ -168,7 +177,15 @@ class Forwarder:
 
     def _publish_batch(self, batch: list[QueuedMessage]) -> None:
         for row in batch:
-            mid = self._publish(row)
+            try:
+                mid = self._publish(row)
+            except RejectedMessage as exc:
+                log.error("MQTT: dropping queued message %d that cannot be sent: %s", row.id, exc)
+                self._queue.remove([row.id])
+                self._counters.add("errors")
+                with self._cond:
+                    self._last_id = row.id
+                continue
             if mid is None:
                 return  # not accepted (no connection, paho queue full): retry later from this row
             with self._cond:

@@ -32,7 +32,7 @@ import numpy as np
 
 from edgeinfer.errors import ConfigError, MissingDependencyError, SinkError
 from edgeinfer.sinks.base import BaseSink, encode_envelope
-from edgeinfer.sinks.forward import Forwarder
+from edgeinfer.sinks.forward import Forwarder, RejectedMessage
 from edgeinfer.sinks.mqtt_options import (
     DEFAULT_TOPIC,
     PASSWORD_ENV,
@@ -61,8 +61,15 @@ MessageCallback = Callable[[str, bytes], None]
 
 
 def _publish_row(client: paho.Client, qos: int, row: QueuedMessage) -> int | None:
-    """Hand one queued row to paho; its message id, or None when paho did not take it."""
-    info = client.publish(row.topic, row.payload, qos=qos, retain=row.retain)
+    """Hand one queued row to paho; its message id, or None when paho did not take it.
+
+    Raises:
+        RejectedMessage: paho refuses the topic or payload (too large); it never will take it.
+    """
+    try:
+        info = client.publish(row.topic, row.payload, qos=qos, retain=row.retain)
+    except ValueError as exc:
+        raise RejectedMessage(str(exc)) from exc
     if info.rc == _OK or (info.rc == _NO_CONN and qos > 0):
         return int(info.mid)  # with QoS > 0 paho keeps it and sends it on reconnect
     return None

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edgeinfer.sinks.base import SinkCounters
-from edgeinfer.sinks.forward import Forwarder
+from edgeinfer.sinks.forward import Forwarder, RejectedMessage
 from edgeinfer.sinks.queue import DiskQueue, QueuedMessage
 
 
@@ -28,6 +28,8 @@ class Recorder:
         self.lock = threading.Lock()
 
     def __call__(self, row: QueuedMessage) -> int:
+        if row.payload == b"poison":
+            raise RejectedMessage("payload too large")
         with self.lock:
             mid = self.next_mid
             self.next_mid += 1
@@ -115,3 +117,14 @@ def test_foreign_message_ids_are_ignored(parts: tuple) -> None:
     assert len(queue) == 1  # mid 1 is not acknowledged by the foreign ones
     forwarder.on_ack(1)
     assert forwarder.wait_delivered(3.0)
+
+
+def test_a_row_that_can_never_be_sent_is_dropped_and_counted(parts: tuple) -> None:
+    queue, recorder, forwarder, counters = parts
+    recorder.on_publish = forwarder.on_ack
+    queue.put_many([("t", b"a", False), ("t", b"poison", False), ("t", b"b", False)])
+    forwarder.set_connected(True)
+    forwarder.wake()
+    assert forwarder.wait_delivered(3.0)  # the bad row does not block the ones behind it
+    assert recorder.published == [b"a", b"b"]
+    assert counters.snapshot()["errors"] == 1 and counters.snapshot()["sent"] == 2
