@@ -238,3 +238,15 @@ def test_stop_from_another_thread_ends_run(model: Any) -> None:
     stats = pipeline.run()
     assert time.monotonic() - started < 3.0
     assert stats.state == "stopped" and source.closed and stats.frames_published > 5
+
+
+def test_stream_raises_the_source_error(model: Any, tmp_path: Path) -> None:
+    from edgeinfer.errors import SourceError
+
+    cv2.imwrite(str(tmp_path / "a.png"), photos()["chelsea"])
+    (tmp_path / "b.png").write_bytes(b"\x89PNG broken")
+    got = []
+    with pytest.raises(SourceError, match=r"b\.png"):
+        for frame, _ in model.stream(str(tmp_path)):
+            got.append(frame.index)
+    assert got == [0]

@@ -56,7 +56,10 @@ class OpenCVReader:
             SourceError: OpenCV could not open it (the message is :meth:`open_error`).
         """
         self.close()
-        cap = cv2.VideoCapture(self.target, self.api)
+        try:
+            cap = cv2.VideoCapture(self.target, self.api)
+        except cv2.error as exc:
+            raise SourceError(f"{self.open_error()} (OpenCV: {exc})") from exc
         if not cap.isOpened():
             cap.release()
             raise SourceError(self.open_error())
@@ -85,7 +88,12 @@ class OpenCVReader:
         """Return the next BGR image, or ``None`` when the read failed or the file ended."""
         if self._cap is None:
             return None
-        ok, image = self._cap.read()
+        try:
+            ok, image = self._cap.read()
+        except cv2.error as exc:
+            # A device that vanished mid-read: report a drop, the source reconnects.
+            log.warning("%s: read failed: %s", self.description, exc)
+            return None
         if not ok or image is None:
             return None
         if image.ndim == 2:
