@@ -127,16 +127,17 @@ class Broker:
         """Start mosquitto and wait until it accepts TCP connections."""
         if self.running:
             return
-        self._proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        with (self.folder / "stderr.log").open("ab") as stderr:  # a file: a full pipe would stall it
+            self._proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
         if not poll_until(self._accepts, timeout_s=10.0):
             self.stop()
             raise RuntimeError(f"mosquitto did not start on port {self.port}:\n{self.log_text()}")
 
     def _accepts(self) -> bool:
         if not self.running:
-            err = self._proc.stderr.read().decode() if self._proc and self._proc.stderr else ""
+            err = (self.folder / "stderr.log").read_text()
             raise RuntimeError(f"mosquitto exited: {err}\n{self.log_text()}")
         try:
             with socket.create_connection((self.host, self.port), timeout=0.2):
@@ -163,8 +164,6 @@ class Broker:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
     def log_text(self) -> str:
         """The broker's log so far."""
