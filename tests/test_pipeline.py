@@ -148,17 +148,28 @@ def test_stats_shape(model: Any, video: Path) -> None:
     assert stats.queue_depth == {"preprocess": 0, "infer": 0, "decode": 0, "publish": 0}
 
 
+def _settled_count(sink: MemorySink, quiet_s: float = 0.1, timeout_s: float = 3.0) -> int:
+    """The number of envelopes once nothing new arrived for ``quiet_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    count = len(sink.envelopes)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        if len(sink.envelopes) == count:
+            return count
+        count = len(sink.envelopes)
+    raise AssertionError("results kept arriving while paused")
+
+
 def test_pause_and_resume(model: Any) -> None:
     sink = MemorySink()
     source = ReplaySource(index_frames(400), fps=400, realtime=True)
     pipeline = Pipeline(source, model, [sink], device_id="d").start()
     time.sleep(0.15)
     pipeline.pause()
-    time.sleep(0.05)
-    paused_at = len(sink.envelopes)
     assert pipeline.stats().state == "paused"
+    paused_at = _settled_count(sink)  # frames already past the gate finish; nothing new starts
     time.sleep(0.2)
-    assert len(sink.envelopes) <= paused_at + 1
+    assert len(sink.envelopes) == paused_at
     pipeline.resume()
     time.sleep(0.15)
     assert len(sink.envelopes) > paused_at + 5
@@ -226,7 +237,7 @@ def test_stream_latest_slow_consumer_and_closing_releases(model: Any) -> None:
             break
     generator.close()
     assert seen == sorted(seen) and seen[-1] - seen[0] > 20  # frames skipped to stay current
-    assert max(ages) < 0.1
+    assert sorted(ages)[len(ages) // 2] < 0.05 and max(ages) < 0.25
     assert source.closed
 
 
