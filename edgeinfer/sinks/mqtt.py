@@ -257,10 +257,16 @@ class MqttSink(BaseSink):
         Returns:
             True when handed to the connection; False when not connected (not queued:
             these messages describe the present and are sent again later).
+
+        Raises:
+            SinkError: the topic is invalid (wildcards, empty) or the payload too large.
         """
         if not self.connected:
             return False
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        try:
+            info = self._client.publish(topic, payload, qos=1, retain=retain)
+        except ValueError as exc:
+            raise SinkError(f"Cannot publish to MQTT topic {topic!r}: {exc}") from exc
         if self.options.qos > 0:  # only then are acknowledgements matched to queue rows
             self._forwarder.expect_foreign(info.mid)
         return info.rc == _OK

@@ -203,6 +203,8 @@ def test_health_and_command_round_trip(mosquitto: Any, mqtt_subscriber: Any, tmp
         replies = mqtt_subscriber(mosquitto, "edgeinfer/dev-cmd/cmd/reply")
         replies.client.publish("edgeinfer/dev-cmd/cmd", "status", qos=1)
         assert replies.wait_count(1)
+        with pytest.raises(SinkError, match="Cannot publish to MQTT topic 'edgeinfer/#'"):
+            sink.publish_raw("edgeinfer/#", "x")
     assert json.loads(replies.payloads()[0]) == {"ok": True, "echo": "status"}
 
 
