@@ -2,11 +2,14 @@
 
 Both stop gracefully: uvicorn stops accepting, lets running requests finish (at most
 ``GRACEFUL_TIMEOUT_S``), and the app's MJPEG streams end at once because the app is told
-to stop (:func:`~edgeinfer.serve.app.request_stop`) before uvicorn waits for them.
+to stop (:func:`~edgeinfer.serve.app.request_stop`) before uvicorn waits for them. On
+SIGINT/SIGTERM :func:`serve_forever` then returns, so the caller's cleanup (closing the
+model) runs and the process exits 0.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from types import FrameType
@@ -16,29 +19,28 @@ from edgeinfer.errors import EdgeInferError, MissingDependencyError
 
 __all__ = ["GRACEFUL_TIMEOUT_S", "RunningServer", "serve_forever", "start_in_thread"]
 
-GRACEFUL_TIMEOUT_S = 5.0
+GRACEFUL_TIMEOUT_S = 5
 START_TIMEOUT_S = 10.0
 
 
-def _uvicorn() -> Any:
+def _server(app: Any, host: str, port: int, **options: Any) -> Any:
     try:
         import uvicorn
     except ImportError as exc:
         raise MissingDependencyError("uvicorn", "serve", "edgeinfer serve") from exc
-    return uvicorn
-
-
-def _server(app: Any, host: str, port: int, **options: Any) -> Any:
     from edgeinfer.serve.app import request_stop
 
-    uvicorn = _uvicorn()
-
-    class Server(uvicorn.Server):  # type: ignore[name-defined]
+    class Server(uvicorn.Server):
         """uvicorn's server that also ends the app's endless streams on SIGINT/SIGTERM."""
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # As uvicorn's, minus re-raising the signal after shutdown: the caller's
+            # cleanup (closing the model) runs and the process exits 0 after a clean stop.
             request_stop(app)
-            super().handle_exit(sig, frame)
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True  # a second Ctrl-C skips waiting for connections
+            else:
+                self.should_exit = True
 
     config = uvicorn.Config(app, host=host, port=port, ws="none", lifespan="on",
                             timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S, **options)
@@ -58,10 +60,13 @@ def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8080, *, log_le
         EdgeInferError: the address could not be bound.
     """
     server = _server(app, host, port, log_level=log_level)
-    server.run()
-    if not server.started:
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits when it cannot bind
+        if server.started:
+            raise
         raise EdgeInferError(f"could not serve on {host}:{port} (in use, or not an address here); "
-                             "pick another --port or --host")
+                             "pick another --port or --host") from exc
 
 
 class RunningServer:
