@@ -89,7 +89,7 @@ class LiveView(Protocol):
         ...
 
 
-ModelProvider = Callable[[], "Model"]
+ModelProvider = Callable[[], "Model | None"]
 
 
 @dataclass
@@ -97,7 +97,8 @@ class ServeState:
     """What the routes share; kept in ``app.state.edgeinfer``.
 
     Attributes:
-        model_provider: Returns the served model, or None when only streams are shown.
+        model_provider: Returns the served model (or None while there is none); None when
+            only streams are shown.
         batcher: Collects predictions into batches.
         live: The live view of running streams, if any.
         stopping: Set when the server shuts down; ends the MJPEG streams.
@@ -107,9 +108,12 @@ class ServeState:
     batcher: MicroBatcher | None
     live: LiveView | None
     token_required: bool
+    max_in_flight: int = 32
     started_s: float = field(default_factory=time.monotonic)
     stopping: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
+    in_flight: int = 0
+    rejected_busy: int = 0
     mjpeg_clients: int = 0
 
     def model(self) -> Model:
@@ -118,31 +122,37 @@ class ServeState:
         Raises:
             HTTPException: 503 when this server has no model.
         """
-        if self.model_provider is None:
+        model = self.model_provider() if self.model_provider is not None else None
+        if model is None:
             raise HTTPException(503, "no model is served here: this server only shows live streams")
-        return self.model_provider()
+        return model
 
 
 def create_app(model_provider: Model | ModelProvider | None, *, token: str | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, live: LiveView | None = None,
-               max_batch: int = DEFAULT_MAX_BATCH, batch_wait_ms: float = DEFAULT_MAX_WAIT_MS) -> Starlette:
+               max_batch: int = DEFAULT_MAX_BATCH, batch_wait_ms: float = DEFAULT_MAX_WAIT_MS,
+               max_in_flight: int | None = None) -> Starlette:
     """Build the ASGI app.
 
     Args:
         model_provider: A loaded :class:`~edgeinfer.model.Model`, a callable returning the
-            current one (a daemon that switches models), or None to serve streams only.
+            current one (a daemon that switches models; None while it has none), or None to
+            serve streams only. Requests without a model get 503.
         token: Bearer token required on every route but ``/healthz`` and ``/``; None for none.
         max_body_bytes: Largest accepted request body, in bytes (larger ones get 413).
         live: Streams to show (``edgeinfer run``); None for none.
         max_batch: Most frames per model call when the model's batch dimension allows.
         batch_wait_ms: How long a request waits for others to join its batch, in ms.
+        max_in_flight: Most predictions decoded or waiting at once (default ``4 * max_batch``,
+            at least 16); more get 503 with ``Retry-After``, so a burst cannot fill the memory.
 
     Returns:
         The Starlette app; run it with :func:`edgeinfer.serve.serve_forever` or any ASGI server.
     """
     provider = _as_provider(model_provider)
     batcher = MicroBatcher(provider, max_batch=max_batch, max_wait_ms=batch_wait_ms) if provider else None
-    state = ServeState(provider, batcher, live, token_required=token is not None)
+    limit = max_in_flight if max_in_flight is not None else max(4 * max_batch, 16)
+    state = ServeState(provider, batcher, live, token_required=token is not None, max_in_flight=limit)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -199,6 +209,18 @@ async def predict(request: Request) -> Response:
     state.requests += 1
     model = state.model()
     mode = _annotate_mode(request)
+    if state.in_flight >= state.max_in_flight:
+        state.rejected_busy += 1
+        raise HTTPException(503, f"busy: {state.in_flight} predictions are running or waiting; retry in a moment",
+                            headers={"Retry-After": "1"})
+    state.in_flight += 1
+    try:
+        return await _predict(request, state, model, mode)
+    finally:
+        state.in_flight -= 1
+
+
+async def _predict(request: Request, state: ServeState, model: Model, mode: str | None) -> Response:
     data = await _image_bytes(request)
     started = time.perf_counter()
     frame = await asyncio.to_thread(_decode, data)
@@ -237,6 +259,8 @@ async def healthz(request: Request) -> Response:
         "max_batch": stats.max_batch if stats else 0,
         "batch_limit": state.batcher.max_batch if state.batcher is not None else 0,
         "streams": len(state.live.stream_names()) if state.live is not None else 0,
+        "in_flight": state.in_flight,
+        "rejected_busy": state.rejected_busy,
         "mjpeg_clients": state.mjpeg_clients,
         "token_required": state.token_required,
     })

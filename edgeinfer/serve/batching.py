@@ -79,13 +79,13 @@ class MicroBatcher:
     """Collects concurrent predictions into batches for one model.
 
     Args:
-        model_provider: Returns the model to use; called once per batch, so a daemon
-            that switches models is followed from the next batch on.
+        model_provider: Returns the model to use (None while there is none); called once
+            per batch, so a daemon that switches models is followed from the next batch on.
         max_batch: Upper bound of frames per batch (the model may allow fewer).
         max_wait_ms: How long the first frame of a batch waits for company, in ms.
     """
 
-    def __init__(self, model_provider: Callable[[], Model], *, max_batch: int = DEFAULT_MAX_BATCH,
+    def __init__(self, model_provider: Callable[[], Model | None], *, max_batch: int = DEFAULT_MAX_BATCH,
                  max_wait_ms: float = DEFAULT_MAX_WAIT_MS) -> None:
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch}, {max_wait_ms}")
@@ -145,6 +145,8 @@ class MicroBatcher:
             jobs = [await self._queue.get()]
             try:
                 model = self._provider()
+                if model is None:
+                    raise ModelError("no model is loaded right now; try again when the stream has started")
                 jobs += await self._collect(min(self.max_batch, batch_capacity(model)) - 1)
                 results = await asyncio.to_thread(_infer, model, [job.frame for job in jobs])
             except asyncio.CancelledError:

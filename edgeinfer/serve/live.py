@@ -62,7 +62,7 @@ async def list_streams(request: Request) -> Response:
 async def latest_jpeg(request: Request) -> Response:
     """The newest annotated frame of one stream (404 before the first one)."""
     _, live, name = _stream(request)
-    jpeg = live.latest_jpeg(name)
+    jpeg = await asyncio.to_thread(live.latest_jpeg, name)  # may draw and encode
     if jpeg is None:
         raise HTTPException(404, f"stream {name!r} has no annotated frame yet; try again in a moment")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -108,7 +108,7 @@ async def mjpeg_parts(state: ServeState, live: LiveView, name: str, *, fps: floa
     last: bytes | None = None
     try:
         while not state.stopping.is_set() and (limit is None or sent < limit):
-            jpeg = live.latest_jpeg(name)
+            jpeg = await asyncio.to_thread(live.latest_jpeg, name)  # may draw and encode
             if jpeg is not None and jpeg != last:
                 head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                 yield head.encode("ascii") + jpeg + b"\r\n"

@@ -19,7 +19,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     texts = {
         400: "Undecodable image, empty body or bad query value.", 401: "Missing or wrong bearer token.",
         404: "No such stream.", 413: "Body larger than the server's limit.",
-        415: "Unsupported Content-Type.", 500: "The model failed.", 503: "No model is served here.",
+        415: "Unsupported Content-Type.", 500: "The model failed.",
+        503: "No model is served here, or too many predictions are waiting (see Retry-After).",
     }
     return {str(code): {"description": texts[code], "content": _JSON_ERROR} for code in codes}
 
@@ -79,6 +80,7 @@ def _schemas() -> dict[str, Any]:
             "batches": {"type": "integer"}, "max_batch": {"type": "integer"},
             "batch_limit": {"type": "integer"}, "streams": {"type": "integer"},
             "mjpeg_clients": {"type": "integer"}, "token_required": {"type": "boolean"},
+            "in_flight": {"type": "integer"}, "rejected_busy": {"type": "integer"},
         }},
         "ModelInfo": {"type": "object", "properties": {
             "model": {"type": "string"}, "kind": {"type": "string"}, "accelerator": {"type": "string"},

@@ -15,6 +15,7 @@ import edgeinfer
 from edgeinfer.card import write
 from edgeinfer.model import Model
 from edgeinfer.serve import RunningServer, batch_capacity
+from tests.conftest import poll_until
 from tests.model_factory import tflite_bytes
 from tests.serve.conftest import ONNX_CARD, Photo, encode, onnx_with_batch, result_part
 
@@ -86,3 +87,21 @@ def test_tflite_model_over_http(serve: Callable[..., RunningServer], tmp_path: P
         for body, image in zip(bodies, images, strict=True):
             assert_same_result(result_part(body), model.predict(image).to_dict())
             assert body["model"] == "cnn.tflite"
+
+
+def test_burst_beyond_max_in_flight_gets_503(serve: Callable[..., RunningServer], onnx_model: Model,
+                                             photo: Photo) -> None:
+    server = serve(onnx_model, max_batch=1, max_in_flight=2)
+    url = f"{server.url}/v1/predict"
+    with ThreadPoolExecutor(6) as pool:
+        # Holding the model's lock stands in for a slow accelerator: admitted requests wait.
+        with onnx_model._lock:
+            futures = [pool.submit(httpx.post, url, content=photo.jpeg, timeout=30) for _ in range(6)]
+            assert poll_until(lambda: httpx.get(f"{server.url}/healthz").json()["rejected_busy"] == 4)
+        responses = [f.result() for f in futures]
+    busy = [r for r in responses if r.status_code == 503]
+    assert len(busy) == 4
+    assert busy[0].headers["retry-after"] == "1"
+    assert "busy" in busy[0].json()["error"]
+    assert [r.status_code for r in responses].count(200) == 2
+    assert httpx.get(f"{server.url}/healthz").json()["in_flight"] == 0

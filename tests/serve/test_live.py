@@ -164,3 +164,22 @@ def test_stop_ends_open_mjpeg_streams(board: FrameBoard) -> None:
     assert not watcher.is_alive()
     assert time.monotonic() - started < 3  # well under uvicorn's graceful timeout
     assert received[0].startswith(b"--frame")
+
+
+def test_daemon_live_frames_over_http(serve: Callable[..., RunningServer], onnx_model: Any, photo: Photo) -> None:
+    from edgeinfer.live import LiveFrames
+
+    live = LiveFrames(lambda: {"cam": {"fps": 9.5}})
+    assert isinstance(live, LiveView)
+    result = onnx_model.predict(photo.bgr)
+    live.send({"stream": "cam", "frame_index": 1}, frame=photo.bgr, result=result)
+    server = serve(onnx_model, live=live)
+    assert httpx.get(f"{server.url}/v1/streams").json() == {"streams": ["cam"], "stats": {"cam": {"fps": 9.5}}}
+    jpeg = httpx.get(f"{server.url}/v1/streams/cam/latest.jpg").content
+    got = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    import edgeinfer
+
+    expected = edgeinfer.draw(photo.bgr, result).astype(int)
+    assert np.abs(got - expected).mean() < 4  # the annotated frame, up to JPEG loss
+    mjpeg = httpx.get(f"{server.url}/v1/streams/cam/mjpeg", params={"frames": 1}, timeout=10)
+    assert split_parts(mjpeg.content, b"frame") == [jpeg]

@@ -157,3 +157,15 @@ def test_without_model_predict_is_503(serve: Callable[..., RunningServer], photo
     health = httpx.get(f"{server.url}/healthz").json()
     assert health["model"] is None
     assert health["status"] == "ok"
+
+
+def test_provider_without_model_yet_is_503(serve: Callable[..., RunningServer], onnx_model: Model,
+                                           photo: Photo) -> None:
+    current: list[Model | None] = [None]  # a daemon whose stream has not started yet
+    server = serve(lambda: current[0])
+    assert post_image(server, photo.jpeg).status_code == 503
+    assert httpx.get(f"{server.url}/healthz").json()["model"] is None
+    current[0] = onnx_model
+    response = post_image(server, photo.jpeg)
+    assert response.status_code == 200
+    assert result_part(response.json()) == onnx_model.predict(photo.jpeg).to_dict()
