@@ -223,8 +223,12 @@ async def predict(request: Request) -> Response:
 async def _predict(request: Request, state: ServeState, model: Model, mode: str | None) -> Response:
     data = await _image_bytes(request)
     started = time.perf_counter()
-    frame = await asyncio.to_thread(_decode, data)
     assert state.batcher is not None  # exists whenever a model does
+    state.batcher.expect(1)
+    try:
+        frame = await asyncio.to_thread(_decode, data)
+    finally:
+        state.batcher.expect(-1)
     result, batch_size = await state.batcher.predict(frame)
     latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
     if mode == "jpeg":

@@ -1,10 +1,11 @@
 """Micro-batching for the HTTP server: requests in, one model call per batch out.
 
 Request handlers decode their image and hand the frame to :class:`MicroBatcher`. One
-worker task on the event loop takes the first waiting frame, collects more for up to
-``max_wait_ms`` (as many as the model's batch dimension allows, at most ``max_batch``)
-and runs them with ``Model.predict_batch`` on a worker thread, so the event loop never
-blocks on inference. A model with a fixed batch of 1 gets batches of one: requests are
+worker task on the event loop takes the first waiting frame and collects more (as many as
+the model's batch dimension allows, at most ``max_batch``): all that are queued, plus those
+still being decoded (:meth:`MicroBatcher.expect`) for up to ``max_wait_ms``; a request that
+comes alone does not wait. The batch runs with ``Model.predict_batch`` on a worker thread,
+so the event loop never blocks on inference. A model with a fixed batch of 1 gets batches of one: requests are
 then serialised through ``Model.predict``, still off the event loop.
 """
 
@@ -97,6 +98,15 @@ class MicroBatcher:
         self._predictions = 0
         self._batches = 0
         self._max_formed = 0
+        self._expected = 0
+
+    def expect(self, count: int) -> None:
+        """Announce ``count`` frames on their way (negative: no longer), e.g. being decoded.
+
+        The first frame of a batch waits up to ``max_wait_ms`` only while some are announced,
+        so a request that comes alone runs at once.
+        """
+        self._expected += count
 
     def stats(self) -> BatchStats:
         """Counters so far."""
@@ -173,6 +183,8 @@ class MicroBatcher:
             if not self._queue.empty():
                 jobs.append(self._queue.get_nowait())
                 continue
+            if self._expected <= 0:
+                break  # nobody else is on the way
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -105,3 +106,13 @@ def test_burst_beyond_max_in_flight_gets_503(serve: Callable[..., RunningServer]
     assert "busy" in busy[0].json()["error"]
     assert [r.status_code for r in responses].count(200) == 2
     assert httpx.get(f"{server.url}/healthz").json()["in_flight"] == 0
+
+
+def test_lone_request_does_not_wait_for_company(serve: Callable[..., RunningServer], onnx_model: Model,
+                                                photo: Photo) -> None:
+    server = serve(onnx_model, max_batch=8, batch_wait_ms=1000)
+    started = time.perf_counter()
+    response = httpx.post(f"{server.url}/v1/predict", content=photo.jpeg, timeout=30)
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 0.5  # far below the 1000 ms batch window
+    assert response.json()["batch_size"] == 1
