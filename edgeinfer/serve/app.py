@@ -25,7 +25,13 @@ Routes (see :mod:`edgeinfer.serve.openapi` for the full contract):
 
 Errors are JSON ``{"error": message}``: 400 undecodable input (``InputError``), 401 no or
 wrong token, 404, 405, 413 body too large, 415 unsupported content type, 500 other
-``EdgeInferError``, 503 no model served here.
+``EdgeInferError``, 503 no model served here or too many predictions waiting
+(``Retry-After``). With a token, image streams also take ``?access_token=`` (an ``<img>``
+cannot send headers).
+
+The page asks for the token and sends it as a header; ``#token=...`` in its URL fills it
+in (fragments never reach a server), ``?demo=<image URL or data: URL>`` runs a prediction
+on load, and ``?frames=N`` ends each live view after N frames (screenshots, tests).
 """
 
 from __future__ import annotations
