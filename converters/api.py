@@ -80,6 +80,21 @@ def _resolve_card(card: ModelCard | Mapping[str, Any] | str | Path | None) -> Mo
     return parse(card, origin="argument")
 
 
+def _source_card(source: Any, kind: str) -> ModelCard | None:
+    """The card an ONNX source already carries (embedded or sidecar), without its conversion record."""
+    if kind != "onnx" or not isinstance(source, str | Path):
+        return None
+    from edgeinfer.card import read
+
+    try:
+        found = read(source)
+    except Exception:  # the loader reports a bad file with a better message
+        return None
+    if found.origin in (None, "default"):
+        return None
+    return found.model_copy(update={"conversion": None})
+
+
 def _default_out(source: Any, target: str, quantize: str) -> Path:
     if not isinstance(source, str | Path):
         raise ConfigError("out= is required when converting an in-memory model")
@@ -301,8 +316,8 @@ def convert(
     started = time.perf_counter()
     job = _validate(to, quantize, io_type, calib_size, calibration_method, prune, edgetpu, check,
                     thresholds, verbose)
-    card_obj = _resolve_card(card)
     kind = source_kind or detect_source_kind(source)
+    card_obj = _resolve_card(card) if card is not None else _source_card(source, kind)
     path = get_path(kind, job.target)
     out_path = Path(out) if out is not None else _default_out(source, job.target, job.quantize)
     if not out_path.parent.is_dir():

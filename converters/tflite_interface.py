@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeinfer.errors import ConversionError, MissingDependencyError
 
-__all__ = ["inline_buffers", "set_io_type"]
+__all__ = ["ensure_signature", "inline_buffers", "set_io_type"]
 
 _BUILTIN_QUANTIZE = 114
 _BUILTIN_DEQUANTIZE = 6
@@ -106,6 +106,33 @@ def inline_buffers(model_bytes: bytes) -> bytes:
     """
     _, flatbuffer_utils = _schema()
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _tensor_map(schema: Any, name: Any, index: int) -> Any:
+    entry = schema.TensorMapT()
+    entry.name = name if isinstance(name, bytes) else str(name).encode()
+    entry.tensorIndex = int(index)
+    return entry
+
+
+def ensure_signature(model_bytes: bytes) -> bytes:
+    """Return the model with a ``serving_default`` signature over subgraph 0 if it has none.
+
+    Some converters (onnx2tf) write no signature; ai-edge-quantizer calibrates through
+    signature runners, so one is added naming each input and output by its tensor name.
+    """
+    schema, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    if model.signatureDefs:
+        return model_bytes
+    subgraph = model.subgraphs[0]
+    signature = schema.SignatureDefT()
+    signature.signatureKey = b"serving_default"
+    signature.subgraphIndex = 0
+    signature.inputs = [_tensor_map(schema, subgraph.tensors[i].name, i) for i in subgraph.inputs]
+    signature.outputs = [_tensor_map(schema, subgraph.tensors[i].name, i) for i in subgraph.outputs]
+    model.signatureDefs = [signature]
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.tflite_interface import inline_buffers, set_io_type
+from converters.tflite_interface import ensure_signature, inline_buffers, set_io_type
 from edgeinfer.errors import ConfigError, ConversionError, MissingDependencyError
 
 __all__ = ["IO_TYPES", "quantize_tflite"]
@@ -102,6 +102,10 @@ def quantize_tflite(float_path: str | Path, out_path: str | Path, mode: str,
     if mode == "none":
         shutil.copyfile(float_path, out_path)
         return
+    if mode == "int8":
+        signed = out_path.with_name(out_path.name + ".signed.tflite")
+        signed.write_bytes(ensure_signature(float_path.read_bytes()))
+        float_path = signed
     quiet = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
@@ -111,5 +115,8 @@ def quantize_tflite(float_path: str | Path, out_path: str | Path, mode: str,
         raise
     except Exception as exc:
         raise ConversionError(f"ai-edge-quantizer could not quantize the model ({mode}): {exc}") from exc
+    finally:
+        if mode == "int8":
+            float_path.unlink(missing_ok=True)
     data = set_io_type(data, io_type) if mode == "int8" else inline_buffers(data)
     out_path.write_bytes(data)

@@ -111,7 +111,9 @@ def _load_file(path: Path, input_shape: Sequence[int] | None) -> tuple[Any, tupl
                   if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
         return program.module(), (shapes[0] if shapes and input_shape is None else None)
     try:
-        scripted = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, still read
+            scripted = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         raise ConversionError(
             f"{path}: not a TorchScript archive ({str(exc).splitlines()[0]}). Save the model with "
@@ -167,9 +169,11 @@ def load_torch_source(source: Any, input_shape: Sequence[int] | None = None) -> 
             "The input shape of a PyTorch model is unknown: pass input_shape=(1, 3, 224, 224) "
             "(or --input-shape 1,3,224,224)"
         )
+    # Modules from exported programs (.pt2, TorchScript via TS2EP) have no train/eval switch.
     if isinstance(module, torch.jit.ScriptModule):
-        module = _script_to_module(module, shape)
-    module = module.eval()
+        module = _script_to_module(module.eval(), shape)
+    elif path is None:
+        module = module.eval()
     result = TorchSource(
         module=module, input_shape=shape, layout=infer_layout(shape),
         sha256=_file_sha256(path) if path else state_dict_sha256(module),
