@@ -98,6 +98,8 @@ def build_value_tables(mean: Sequence[float], std: Sequence[float], *, channels:
 
 def _per_channel(values: Sequence[float], key: str, channels: int) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if channels == 1 and arr.size == 3 and np.all(arr == arr[0]):
+        arr = arr[:1]  # the card's default (0, 0, 0) / (1, 1, 1), or a triple validated equal for gray
     if arr.size not in (1, channels):
         raise ConfigError(
             f"preprocess.{key} has {arr.size} values but the model input has {channels} channels"
