@@ -136,13 +136,14 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict[str, Any]:
         render_video(video, raw[order], data.test_labels, frames=options.frames)
         console.print(f"3/5 rendered {options.frames} camera frames of unseen digits: {video}")
     truth = json.loads(Path(str(video) + ".json").read_text())["labels"]
-    stats, sink, target = _stream(out, built["artifacts"]["tflite"], video, truth, options, console)
-    summary = _summarise(out, built, stats, sink, truth, target)
+    stats, sink, target = _stream(out, built["artifacts"]["tflite"], video, truth, options=options,
+                                   console=console)
+    summary = _summarise(out, built, stats, sink, truth=truth, target=target)
     _print_summary(console, summary)
     return summary
 
 
-def _stream(out: Path, model_path: Path, video: Path, truth: list[int], options: DemoOptions,
+def _stream(out: Path, model_path: Path, video: Path, truth: list[int], *, options: DemoOptions,
             console: Any) -> tuple[Any, _ConsoleSink, str]:
     import edgeinfer
     from edgeinfer.pipeline import Pipeline
@@ -173,7 +174,7 @@ def _stream(out: Path, model_path: Path, video: Path, truth: list[int], options:
     return stats, shown, target
 
 
-def _summarise(out: Path, built: dict[str, Any], stats: Any, sink: _ConsoleSink, truth: list[int],
+def _summarise(out: Path, built: dict[str, Any], stats: Any, sink: _ConsoleSink, *, truth: list[int],
                target: str) -> dict[str, Any]:
     import edgeinfer
 

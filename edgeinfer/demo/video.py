@@ -33,7 +33,7 @@ def render_video(path: Path, images_8x8: np.ndarray, labels: np.ndarray, *, fram
 
     w, h = size_wh
     rng = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     truth = []
     try:
         for i in range(frames):
