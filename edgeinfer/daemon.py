@@ -330,19 +330,20 @@ class HttpThread:
     """The local web page and API (:mod:`edgeinfer.serve`) served from a background thread."""
 
     def __init__(self, model_provider: Any, *, host: str, port: int, token: str | None, live: Any) -> None:
-        import uvicorn
+        from edgeinfer.serve import create_app, start_in_thread
 
-        from edgeinfer.serve import create_app
+        # start_in_thread ends open MJPEG streams before uvicorn's graceful shutdown, so a
+        # watcher never holds the daemon up; it returns once the port listens.
+        self.server = start_in_thread(create_app(model_provider, token=token, live=live), host, port)
+        log.info("live view on %s", self.server.url)
 
-        app = create_app(model_provider, token=token, live=live)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, name="edgeinfer-http", daemon=True)
-        self.thread.start()
-        log.info("live view on http://%s:%d/", host, port)
+    @property
+    def url(self) -> str:
+        """Where the page is served (the real port when 0 was asked for)."""
+        return str(self.server.url)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(STOP_TIMEOUT_S)
+        self.server.stop()
 
 
 def run_daemon(config_path: str | Path) -> int:
