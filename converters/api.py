@@ -145,7 +145,7 @@ def _export_and_quantize(source: Any, path: ConversionPath, job: _Job, calib: li
         from converters.torch_onnx import simplify_onnx
 
         simplify_onnx(float_path)
-        quantize_onnx(float_path, artifact, job.quantize, calib, job.calibration_method)
+        quantize_onnx(float_path, artifact, job.quantize, calib, method=job.calibration_method)
     else:
         from converters.tflite_quantize import quantize_tflite
 
@@ -161,7 +161,7 @@ def _check_inputs(calib: list[np.ndarray], source: Any, card: ModelCard | None) 
     return random_inputs(source.input_shape, RANDOM_CHECK_SAMPLES, source.layout, preprocess), "random"
 
 
-def _build_report(out: Path, source: Any, path: ConversionPath, job: _Job, calib: list[np.ndarray],
+def _build_report(out: Path, source: Any, path: ConversionPath, job: _Job, *, calib: list[np.ndarray],
                   run: dict[str, Any]) -> ConversionReport:
     fid = run["fidelity"]
     classification = run["card"] is not None and run["card"].task == "classification"
@@ -207,7 +207,7 @@ def _pruning_info(job: _Job, original: Any, sparsity: float, inputs: list[np.nda
             "vs_original": [o.__dict__ for o in vs_original]}
 
 
-def _convert_in(tmp: Path, source: Any, original: Any, path: ConversionPath, job: _Job,
+def _convert_in(tmp: Path, source: Any, path: ConversionPath, job: _Job, *, original: Any,
                 calib: list[np.ndarray], card: ModelCard | None, out: Path, sparsity: float) -> ConversionReport:
     float_path, artifact, perm = _export_and_quantize(source, path, job, calib, tmp)
     inputs, samples_from = _check_inputs(calib, source, card)
@@ -218,7 +218,7 @@ def _convert_in(tmp: Path, source: Any, original: Any, path: ConversionPath, job
     }
     if original is not None:
         run["pruning"] = _pruning_info(job, original, sparsity, inputs, fid)
-    report = _build_report(out, source, path, job, calib, run)
+    report = _build_report(out, source, path, job, calib=calib, run=run)
     if not report.passed:
         if job.verbose:
             report.print_table()
@@ -239,7 +239,7 @@ def _convert_in(tmp: Path, source: Any, original: Any, path: ConversionPath, job
     return replace(report, sizes_bytes={**report.sizes_bytes, "artifact": out.stat().st_size})
 
 
-def _validate(to: str, quantize: str, io_type: str, calib_size: int, calibration_method: str,
+def _validate(*, to: str, quantize: str, io_type: str, calib_size: int, calibration_method: str,
               prune: float | None, edgetpu: bool, check: bool,
               thresholds: Thresholds | Mapping[str, float] | None, verbose: bool) -> _Job:
     from converters.onnx_quantize import CALIBRATION_METHODS
@@ -266,6 +266,7 @@ def _validate(to: str, quantize: str, io_type: str, calib_size: int, calibration
 def convert(
     source: Any,
     to: str = "tflite",
+    *,
     quantize: str = "none",
     calibration: Any = None,
     card: ModelCard | Mapping[str, Any] | str | Path | None = None,
@@ -314,8 +315,9 @@ def convert(
         MissingDependencyError: a framework the path needs is not installed.
     """
     started = time.perf_counter()
-    job = _validate(to, quantize, io_type, calib_size, calibration_method, prune, edgetpu, check,
-                    thresholds, verbose)
+    job = _validate(to=to, quantize=quantize, io_type=io_type, calib_size=calib_size,
+                    calibration_method=calibration_method, prune=prune, edgetpu=edgetpu, check=check,
+                    thresholds=thresholds, verbose=verbose)
     kind = source_kind or detect_source_kind(source)
     card_obj = _resolve_card(card) if card is not None else _source_card(source, kind)
     path = get_path(kind, job.target)
@@ -335,7 +337,8 @@ def convert(
     if job.quantize == "int8" and not calib:
         raise ConversionError("quantize='int8' needs calibration data: pass calibration= (or --calib DIR)")
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as tmp:
-        report = _convert_in(Path(tmp), loaded, original, path, job, calib, card_obj, out_path, sparsity)
+        report = _convert_in(Path(tmp), loaded, path, job, original=original, calib=calib, card=card_obj,
+                             out=out_path, sparsity=sparsity)
     report = replace(report, duration_s=time.perf_counter() - started)
     report.save_json(out_path.with_name(out_path.name + ".report.json"))
     if job.verbose:

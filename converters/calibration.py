@@ -60,7 +60,7 @@ def _sample(items: list[Any], size: int, seed: int) -> list[Any]:
     return [items[i] for i in picked]
 
 
-def _from_images(where: str | Path, preprocess: PreprocessSpec, input_shape: tuple[int, ...],
+def _from_images(where: str | Path, preprocess: PreprocessSpec, *, input_shape: tuple[int, ...],
                  layout: str | None, size: int, seed: int) -> list[np.ndarray]:
     from edgeinfer.preprocess import build_preprocessor, import_cv2
 
@@ -118,7 +118,8 @@ def load_calibration(calibration: str | Path | Iterable[Any] | Callable[[], Iter
     if calibration is None:
         return []
     if isinstance(calibration, str | Path):
-        return _from_images(calibration, preprocess, input_shape, layout, size, seed)
+        return _from_images(calibration, preprocess, input_shape=input_shape, layout=layout, size=size,
+                            seed=seed)
     if callable(calibration):
         calibration = calibration()
     return _from_arrays(calibration, input_shape, size)

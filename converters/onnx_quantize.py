@@ -53,7 +53,7 @@ def _input_name(path: Path) -> str:
     return next(i.name for i in model.graph.input if i.name not in inits)
 
 
-def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.ndarray],
+def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.ndarray], *,
             method: str, per_channel: bool) -> None:
     if not calibration:
         raise ConversionError("int8 quantization needs calibration data: pass calibration= (or --calib DIR)")
@@ -80,7 +80,7 @@ def _fp16(float_path: Path, out_path: Path) -> None:
 
 
 def quantize_onnx(float_path: str | Path, out_path: str | Path, mode: str,
-                  calibration: Sequence[np.ndarray] = (), method: str = "minmax",
+                  calibration: Sequence[np.ndarray] = (), *, method: str = "minmax",
                   per_channel: bool = True) -> None:
     """Quantize a float32 ONNX file.
 
@@ -111,7 +111,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, mode: str,
             elif mode == "dynamic":
                 q.quantize_dynamic(str(float_path), str(out_path), weight_type=q.QuantType.QInt8)
             elif mode == "int8":
-                _static(q, float_path, out_path, calibration, method, per_channel)
+                _static(q, float_path, out_path, calibration, method=method, per_channel=per_channel)
             else:
                 raise ConfigError(f"quantize {mode!r} is not one of none, fp16, dynamic, int8")
     except (ConfigError, ConversionError):

@@ -156,9 +156,7 @@ def load_torch_source(source: Any, input_shape: Sequence[int] | None = None) -> 
         MissingDependencyError: torch is not installed.
     """
     torch = _import_torch()
-    if isinstance(source, torch.nn.Module) and not isinstance(source, torch.jit.ScriptModule):
-        module, file_shape, path = source, None, None
-    elif isinstance(source, torch.jit.ScriptModule):
+    if isinstance(source, torch.nn.Module):  # also TorchScript modules given directly
         module, file_shape, path = source, None, None
     else:
         path = Path(source)

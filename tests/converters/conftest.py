@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.converters.nets import accuracy, digits_data, mobilenet_v2_like, train_digits_cnn  # noqa: E402
+from tests.converters.nets import accuracy, digits_data, mobilenet_v2_like, train_digits_cnn
 
 DIGITS_CARD = {
     "task": "classification",

@@ -19,7 +19,7 @@ def _torch() -> Any:
     return torch
 
 
-def _conv_bn(torch: Any, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1,
+def _conv_bn(torch: Any, cin: int, cout: int, k: int, *, stride: int = 1, groups: int = 1,
              act: bool = True) -> Any:
     layers = [torch.nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
               torch.nn.BatchNorm2d(cout)]
@@ -36,7 +36,7 @@ def _inverted_residual_cls(torch: Any) -> Any:
             self.use_res = stride == 1 and cin == cout
             self.block = torch.nn.Sequential(
                 _conv_bn(torch, cin, hidden, 1),
-                _conv_bn(torch, hidden, hidden, 3, stride, groups=hidden),
+                _conv_bn(torch, hidden, hidden, 3, stride=stride, groups=hidden),
                 _conv_bn(torch, hidden, cout, 1, act=False),
             )
 
@@ -53,7 +53,7 @@ def mobilenet_v2_like(num_classes: int = 10, width: int = 8, seed: int = 0) -> A
     torch.manual_seed(seed)
     block = _inverted_residual_cls(torch)
     cfg = [(width, 1, 1), (width * 2, 2, 4), (width * 2, 1, 4), (width * 4, 2, 4), (width * 4, 1, 4)]
-    layers = [_conv_bn(torch, 3, width, 3, 2)]
+    layers = [_conv_bn(torch, 3, width, 3, stride=2)]
     cin = width
     for cout, stride, expand in cfg:
         layers.append(block(cin, cout, stride, expand))

@@ -39,7 +39,7 @@ def test_a_file_that_is_not_a_model(tmp_path: Path, name: str, data: bytes) -> N
 
 def test_unknown_suffix_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "weights.bin").write_bytes(b"1234")
-    with pytest.raises(ConversionError, match="unknown model file type '.bin'"):
+    with pytest.raises(ConversionError, match=r"unknown model file type '\.bin'"):
         converters.convert(tmp_path / "weights.bin", to="onnx", out=tmp_path / "o.onnx", verbose=False)
     with pytest.raises(ConversionError, match="no such file"):
         converters.convert(tmp_path / "absent.onnx", to="onnx", out=tmp_path / "o.onnx", verbose=False)
