@@ -174,8 +174,8 @@ def _build_report(out: Path, source: Any, path: ConversionPath, job: _Job, *, ca
                       "calibration_samples": len(calib)},
         outputs=fid.outputs, thresholds=job.thresholds if job.check else None, passed=not failures,
         failures=failures, samples={"count": run["samples"], "from": run["samples_from"]},
-        sizes_bytes={"source": int(getattr(source, "size_bytes", 0)),
-                     "float_artifact": run["float_bytes"], "artifact": run["artifact_bytes"]},
+        sizes_bytes={"source": int(getattr(source, "size_bytes", 0)), "artifact": run["artifact_bytes"],
+                     **({"float_artifact": run["float_bytes"]} if run["float_bytes"] is not None else {})},
         latency_ms={"source": fid.source_latency_ms, "artifact": fid.artifact_latency_ms},
         pruning=run.get("pruning"), versions=_versions(source, job.target),
         source_sha256=source.sha256,
@@ -214,7 +214,8 @@ def _convert_in(tmp: Path, source: Any, path: ConversionPath, job: _Job, *, orig
     fid = measure(source, artifact, inputs, perm)
     run: dict[str, Any] = {
         "fidelity": fid, "card": card, "samples": len(inputs), "samples_from": samples_from,
-        "float_bytes": float_path.stat().st_size, "artifact_bytes": artifact.stat().st_size,
+        "float_bytes": float_path.stat().st_size if float_path != artifact else None,
+        "artifact_bytes": artifact.stat().st_size,
     }
     if original is not None:
         run["pruning"] = _pruning_info(job, original, sparsity, inputs, fid)
