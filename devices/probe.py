@@ -82,13 +82,37 @@ def find_library(names: tuple[str, ...], root: Path, env_var: str) -> tuple[str 
             if candidate.exists():
                 return str(candidate), ""
     if root == Path("/"):
-        import ctypes.util
-
-        for stem in dict.fromkeys(n.removeprefix("lib").split(".")[0] for n in names):
-            found = ctypes.util.find_library(stem)
-            if found:
-                return found, ""
+        cached = linker_cache()
+        for name in names:
+            if name in cached:
+                return cached[name], ""
     return None, f"{names[0]} not found"
+
+
+@cache
+def linker_cache() -> dict[str, str]:
+    """Library file name -> path from ``ldconfig -p``, read once per process.
+
+    One ``ldconfig -p`` instead of ``ctypes.util.find_library`` per library, which forks
+    ldconfig, gcc and ld for every library that is absent (over 100 ms on a Pi).
+    """
+    import shutil
+    import subprocess
+
+    ldconfig = shutil.which("ldconfig") or next(
+        (p for p in ("/sbin/ldconfig", "/usr/sbin/ldconfig") if os.path.exists(p)), None)
+    if ldconfig is None:
+        return {}
+    try:
+        listing = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, str] = {}
+    for line in listing.splitlines()[1:]:
+        name, _, path = line.strip().partition(" => ")
+        if path:
+            found.setdefault(name.split(" (", 1)[0], path)
+    return found
 
 
 def _entries(folder: Path, pattern: str) -> list[Path]:
@@ -219,13 +243,16 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def probe(root: str | Path = "/", *, machine: str | None = None) -> Inventory:
+def probe(root: str | Path = "/", *, machine: str | None = None,
+          backends: tuple[str, ...] = ("tflite", "onnx")) -> Inventory:
     """Look at the machine and return what is present, with evidence.
 
     Args:
         root: Filesystem root to read ``/proc``, ``/sys``, ``/dev``, ``/etc`` and library
             folders under (tests pass a fake tree).
         machine: CPU architecture to assume (default ``platform.machine()``).
+        backends: Which backends' accelerators to probe. Loading a TFLite model asks for
+            ``("tflite",)`` only, so ONNX Runtime is not imported on a device that runs TFLite.
 
     Returns:
         The :class:`Inventory`, with the board profile's default threads and preferences.
@@ -237,13 +264,15 @@ def probe(root: str | Path = "/", *, machine: str | None = None) -> Inventory:
     root = Path(root)
     machine = machine or platform.machine()
     runtime = available_tflite_runtime()
-    providers, ort_version = _onnx_providers()
+    providers, ort_version = _onnx_providers() if "onnx" in backends else (None, None)
+    accelerators = (probe_tflite(root, runtime) if "tflite" in backends else []) + (
+        probe_onnx(providers) if "onnx" in backends else [])
     board, profile_key, facts = probe_board(root, machine)
     profile = load_profile(profile_key)
     cpus = _cpu_count()
     return Inventory(
         board=board, profile=profile_key, machine=machine, cpu_count=cpus,
-        accelerators=tuple(probe_tflite(root, runtime) + probe_onnx(providers)),
+        accelerators=tuple(accelerators),
         tflite_runtime=runtime, onnxruntime_version=ort_version,
         default_threads=min(profile.default_threads or cpus, cpus),
         extra={**facts, "onnx_providers": providers or []},
@@ -253,6 +282,6 @@ def probe(root: str | Path = "/", *, machine: str | None = None) -> Inventory:
 
 
 @cache
-def probe_cached() -> Inventory:
-    """``probe()`` of the real machine, once per process (``probe_cached.cache_clear()`` resets it)."""
-    return probe("/")
+def probe_cached(backends: tuple[str, ...] = ("tflite", "onnx")) -> Inventory:
+    """``probe()`` of the real machine, once per process and backend set (``cache_clear()`` resets it)."""
+    return probe("/", backends=backends)

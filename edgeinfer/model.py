@@ -58,7 +58,7 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
     from edgeinfer.formats import open_model_file
 
     model_file = open_model_file(model)
-    inventory = probe_cached()
+    inventory = probe_cached((model_file.kind,))
     edgetpu_model = model_file.kind == "tflite" and "edgetpu-custom-op" in model_file.custom_ops()  # type: ignore[attr-defined]
     steps = plan(inventory, model_file.kind, accelerator, edgetpu_model=edgetpu_model)
     backend, steps = _open_backend(model_file, steps, threads or inventory.default_threads)
