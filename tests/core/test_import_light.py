@@ -19,3 +19,14 @@ def test_import_pulls_in_nothing_heavy(module: str) -> None:
     loaded = set(json.loads(out))
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
     assert heavy == []
+
+
+def test_loading_a_tflite_model_does_not_import_onnxruntime(tmp_path) -> None:  # noqa: ANN001
+    from tests.model_factory import tflite_bytes
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tflite_bytes("none"))
+    code = (f"import sys, edgeinfer; m = edgeinfer.load({str(path)!r}); "
+            "print('onnxruntime' in sys.modules, 'torch' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "False"]
