@@ -1,0 +1,1 @@
+"""Tests that run every script in examples/ and check the device kits in devices/kits/."""
