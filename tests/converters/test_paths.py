@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import converters
 from converters.paths import ConversionPath, available_paths, get_path, register_path
-from edgeinfer.errors import ConfigError, ConversionError
+from edgeinfer.errors import ConfigError, ConversionError, MissingDependencyError
 
 
 def test_every_path_of_the_issue_is_registered() -> None:
@@ -37,6 +38,22 @@ def test_per_path_functions_exist_and_are_documented() -> None:
                  "convert_onnx_to_tflite", "convert_keras_to_tflite", "convert_keras_to_onnx"):
         fn = getattr(converters, name)
         assert fn.__name__ == name and "path only" in (fn.__doc__ or "")
+
+
+def test_a_missing_framework_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from converters import paths
+
+    (tmp_path / "fake_export_mod.py").write_text("import edgeinfer_absent_framework_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = ConversionPath("fakekind", "onnx", "fake_export_mod:export", "fake", extra="convert-fake")
+    register_path(path)
+    try:
+        with pytest.raises(MissingDependencyError) as info:
+            get_path("fakekind", "onnx").load()
+    finally:
+        paths._PATHS.pop(("fakekind", "onnx"))
+    assert "edgeinfer_absent_framework_xyz" in str(info.value)
+    assert "pip install 'edgeinfer[convert-fake]'" in str(info.value)
 
 
 def test_imports_stay_light() -> None:

@@ -59,15 +59,19 @@ def test_fp16_and_dynamic_tflite(digits: Digits, digits_artifact: Callable[..., 
     assert abs(acc - digits.float_acc) <= 1.0
 
 
-def test_predict_on_artifact_agrees_with_source(digits: Digits, digits_artifact: Callable[..., Any]) -> None:
-    """Model.predict (frame -> preprocess from the embedded card -> decode) agrees with torch."""
+@pytest.mark.parametrize("to,mode,io_type", [("tflite", "none", "float32"), ("tflite", "int8", "uint8"),
+                                              ("onnx", "none", "float32"), ("onnx", "int8", "float32")])
+def test_predict_on_artifact_agrees_with_source(digits: Digits, digits_artifact: Callable[..., Any], to: str,
+                                                mode: str, io_type: str) -> None:
+    """Model.predict (BGR frame -> preprocess from the embedded card -> decode) agrees with torch."""
     import torch
 
-    report = digits_artifact("tflite", "int8", "uint8")
+    report = digits_artifact(to, mode, io_type)
     frames = [np.rint(x.transpose(1, 2, 0)[:, :, ::-1] * 255).astype(np.uint8) for x in digits.x_test[:40]]
+    rgb = np.stack([f[:, :, ::-1].transpose(2, 0, 1) / 255.0 for f in frames]).astype(np.float32)
     with torch.no_grad():
-        expected = digits.net(torch.from_numpy(np.stack([f[:, :, ::-1].transpose(2, 0, 1) / 255.0 for f in frames])
-                                               .astype(np.float32))).numpy().argmax(axis=1)
+        expected = digits.net(torch.from_numpy(rgb)).numpy().argmax(axis=1)
     with edgeinfer.load(report.artifact) as model:
+        assert model.card.origin == "embedded"
         got = [model.predict(f).to_dict()["top"][0]["class_id"] for f in frames]
     assert np.mean(np.asarray(got) == expected) >= 0.95
