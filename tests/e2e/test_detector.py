@@ -14,65 +14,71 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("skimage")
-cv2 = pytest.importorskip("cv2")
+import edgeinfer
 
-import edgeinfer  # noqa: E402
-from tests.e2e.detector import (  # noqa: E402
-    CUP_BOX_XYXY,
-    FACE_BOX_XYXY,
-    INPUT_SIZE,
-    LABELS,
-    BuiltDetector,
-    build_detector,
-    heldout_backgrounds,
-    object_crops,
-    paste,
-    photo_bgr,
-)
+if TYPE_CHECKING:
+    from tests.e2e.detector import BuiltDetector
 
 pytestmark = pytest.mark.slow
 
+INPUT_SIZE = 128
+LABELS = ("cat", "cup")  # as tests.e2e.detector trains them
 MIN_IOU = 0.5  # a detection is correct at IoU >= 0.5 (the PASCAL VOC rule)
 Box = tuple[int, int, int, int]
+# Objects pasted at known boxes (frame pixels) onto photos the detector never saw.
+LAYOUTS: dict[str, tuple[tuple[str, Box], ...]] = {
+    "astronaut": (("cat", (40, 300, 200, 445)), ("cup", (330, 60, 470, 230))),  # 512x512
+    "motorcycle_wide": (("cup", (80, 150, 290, 400)), ("cat", (470, 210, 720, 440))),  # 500x741
+    "motorcycle_tall": (("cat", (30, 40, 270, 260)), ("cup", (100, 290, 260, 480))),  # 500x300
+}
+# Scene names are fixed here so that collecting the tests imports neither torch nor skimage.
+SCENE_NAMES = [f"{name}+pasted" for name in LAYOUTS] + ["chelsea", "coffee"]
+PLAIN_NAMES = sorted(LAYOUTS)
 
 
 @dataclass(frozen=True)
 class Scene:
-    """A frame and the objects really in it: ``(label, box_xyxy)`` in frame pixels."""
+    """A BGR frame and the objects really in it: ``(label, box_xyxy)`` in frame pixels."""
 
     name: str
     frame: np.ndarray
     truth: tuple[tuple[str, Box], ...]
 
 
-def make_scenes() -> list[Scene]:
+def make_scenes() -> dict[str, Scene]:
     """Held-out photos with objects pasted at known boxes, and the objects' own photos."""
-    crops = dict(zip(LABELS, object_crops(), strict=True))
-    backgrounds = heldout_backgrounds()
-    layouts: dict[str, tuple[tuple[str, Box], ...]] = {
-        "astronaut": (("cat", (40, 300, 200, 445)), ("cup", (330, 60, 470, 230))),  # 512x512
-        "motorcycle_wide": (("cup", (80, 150, 290, 400)), ("cat", (470, 210, 720, 440))),  # 500x741
-        "motorcycle_tall": (("cat", (30, 40, 270, 260)), ("cup", (100, 290, 260, 480))),  # 500x300
-    }
+    from tests.e2e import detector
+
+    crops = dict(zip(detector.LABELS, detector.object_crops(), strict=True))
+    backgrounds = detector.heldout_backgrounds()
     scenes = []
-    for name, truth in layouts.items():
+    for name, truth in LAYOUTS.items():
         frame = backgrounds[name].copy()
         for label, box in truth:
-            paste(frame, crops[label], box)
+            detector.paste(frame, crops[label], box)
         scenes.append(Scene(f"{name}+pasted", frame, truth))
-    scenes.append(Scene("chelsea", photo_bgr("chelsea"), (("cat", FACE_BOX_XYXY),)))
-    scenes.append(Scene("coffee", photo_bgr("coffee"), (("cup", CUP_BOX_XYXY),)))
-    return scenes
+    scenes.append(Scene("chelsea", detector.photo_bgr("chelsea"), (("cat", detector.FACE_BOX_XYXY),)))
+    scenes.append(Scene("coffee", detector.photo_bgr("coffee"), (("cup", detector.CUP_BOX_XYXY),)))
+    return {scene.name: scene for scene in scenes}
 
 
-SCENES = make_scenes()
-PLAIN = heldout_backgrounds()
+@pytest.fixture(scope="session")
+def scenes() -> dict[str, Scene]:
+    pytest.importorskip("skimage")
+    pytest.importorskip("cv2")
+    return make_scenes()
+
+
+@pytest.fixture(scope="session")
+def plain() -> dict[str, np.ndarray]:
+    from tests.e2e.detector import heldout_backgrounds
+
+    return heldout_backgrounds()
 
 
 def iou(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) -> float:
@@ -84,15 +90,18 @@ def iou(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) ->
     return float(inter / union)
 
 
-def best_iou(result: object, label: str, box: Box) -> float:
+def best_iou(result: Any, label: str, box: Box) -> float:
     """Best IoU between ``box`` and the detections labelled ``label`` (0 when none)."""
-    ious = [iou(b, box) for b, lab in zip(result.boxes_xyxy, result.labels, strict=True) if lab == label]  # type: ignore[attr-defined]
+    ious = [iou(b, box) for b, lab in zip(result.boxes_xyxy, result.labels, strict=True) if lab == label]
     return max(ious, default=0.0)
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltDetector:
-    import torch
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("skimage")
+    pytest.importorskip("cv2")
+    from tests.e2e.detector import build_detector
 
     threads = torch.get_num_threads()
     try:
@@ -124,8 +133,11 @@ def test_exports_have_the_yolov8_layout_and_card(onnx_model: edgeinfer.Model) ->
     assert onnx_model.card.labels == LABELS
 
 
-@pytest.mark.parametrize("scene", SCENES, ids=[s.name for s in SCENES])
-def test_predict_finds_each_object_in_frame_pixels(onnx_model: edgeinfer.Model, scene: Scene) -> None:
+@pytest.mark.parametrize("name", SCENE_NAMES)
+def test_predict_finds_each_object_in_frame_pixels(onnx_model: edgeinfer.Model, scenes: dict[str, Scene],
+                                                   name: str) -> None:
+    scene = scenes[name]
+
     result = onnx_model.predict(scene.frame)
 
     for label, box in scene.truth:
@@ -135,9 +147,10 @@ def test_predict_finds_each_object_in_frame_pixels(onnx_model: edgeinfer.Model, 
     assert strays == [], f"detections where nothing was pasted: {strays}"
 
 
-@pytest.mark.parametrize("name", sorted(PLAIN))
-def test_predict_finds_nothing_on_a_plain_photo(onnx_model: edgeinfer.Model, name: str) -> None:
-    result = onnx_model.predict(PLAIN[name])
+@pytest.mark.parametrize("name", PLAIN_NAMES)
+def test_predict_finds_at_most_one_false_positive_on_a_plain_photo(
+        onnx_model: edgeinfer.Model, plain: dict[str, np.ndarray], name: str) -> None:
+    result = onnx_model.predict(plain[name])
 
     assert len(result.labels) <= 1, result.to_dict()
     assert float(result.scores.max(initial=0.0)) < 0.8, result.to_dict()
@@ -145,6 +158,8 @@ def test_predict_finds_nothing_on_a_plain_photo(onnx_model: edgeinfer.Model, nam
 
 def reference_top_box(model: edgeinfer.Model, frame: np.ndarray, class_id: int) -> np.ndarray:
     """The best-scoring box of a class, by a plain letterbox and decode written here."""
+    import cv2
+
     h, w = frame.shape[:2]
     scale = min(INPUT_SIZE / w, INPUT_SIZE / h)
     new_w, new_h = round(w * scale), round(h * scale)
@@ -159,18 +174,36 @@ def reference_top_box(model: edgeinfer.Model, frame: np.ndarray, class_id: int) 
     return (box - [left, top, left, top]) / scale
 
 
-@pytest.mark.parametrize("scene", SCENES, ids=[s.name for s in SCENES])
-def test_predict_boxes_equal_a_reference_letterbox(onnx_model: edgeinfer.Model, scene: Scene) -> None:
+@pytest.mark.parametrize("name", SCENE_NAMES)
+def test_predict_boxes_equal_a_reference_letterbox(onnx_model: edgeinfer.Model, scenes: dict[str, Scene],
+                                                   name: str) -> None:
+    scene = scenes[name]
+
     result = onnx_model.predict(scene.frame)
 
     for label, _ in scene.truth:
-        top = next(i for i, lab in enumerate(result.labels) if lab == label)
+        top = result.labels.index(label)
         expected = reference_top_box(onnx_model, scene.frame, LABELS.index(label))
         np.testing.assert_allclose(result.boxes_xyxy[top], expected, atol=2.5)
 
 
-def test_draw_marks_the_detections(onnx_model: edgeinfer.Model, tmp_path: Path) -> None:
-    scene = SCENES[1]
+def test_predict_batch_equals_predict_frame_by_frame(onnx_model: edgeinfer.Model,
+                                                     scenes: dict[str, Scene]) -> None:
+    frames = [scene.frame for scene in scenes.values()]  # five sizes in one batch
+    assert onnx_model.inputs[0].shape[0] == -1  # dynamic batch: one inference for all
+
+    batched = onnx_model.predict_batch(frames)
+
+    for frame, result in zip(frames, batched, strict=True):
+        single = onnx_model.predict(frame)
+        assert result.labels == single.labels
+        np.testing.assert_allclose(result.boxes_xyxy, single.boxes_xyxy, atol=1e-3)
+
+
+def test_draw_marks_the_detections(onnx_model: edgeinfer.Model, scenes: dict[str, Scene], tmp_path: Path) -> None:
+    import cv2
+
+    scene = scenes["motorcycle_wide+pasted"]
     frame = scene.frame.copy()
     result = onnx_model.predict(frame)
 
@@ -188,13 +221,15 @@ def test_draw_marks_the_detections(onnx_model: edgeinfer.Model, tmp_path: Path) 
 
 
 def test_cli_predict_json_lists_the_objects(built: BuiltDetector, onnx_model: edgeinfer.Model,
-                                           tmp_path: Path) -> None:
+                                           scenes: dict[str, Scene], tmp_path: Path) -> None:
+    import cv2
     from click.testing import CliRunner
 
     from edgeinfer.cli import cli
 
+    chosen = [scenes[name] for name in SCENE_NAMES[:3]]
     paths = []
-    for scene in SCENES[:3]:
+    for scene in chosen:
         path = tmp_path / f"{scene.name}.png"
         cv2.imwrite(str(path), scene.frame)
         paths.append(str(path))
@@ -204,7 +239,7 @@ def test_cli_predict_json_lists_the_objects(built: BuiltDetector, onnx_model: ed
     assert run.exit_code == 0, run.output
     lines = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
     assert [line["image"] for line in lines] == paths
-    for line, scene in zip(lines, SCENES[:3], strict=True):
+    for line, scene in zip(lines, chosen, strict=True):
         assert line["task"] == "detection"
         for label, box in scene.truth:
             ious = [iou(d["box_xyxy"], box) for d in line["detections"] if d["label"] == label]
@@ -213,12 +248,12 @@ def test_cli_predict_json_lists_the_objects(built: BuiltDetector, onnx_model: ed
         assert line["detections"] == onnx_model.predict(scene.frame).to_dict()["detections"]
 
 
-def test_int8_tflite_finds_the_same_objects_as_onnx(onnx_model: edgeinfer.Model,
-                                                     tflite_model: edgeinfer.Model) -> None:
+def test_int8_tflite_finds_the_same_objects_as_onnx(onnx_model: edgeinfer.Model, tflite_model: edgeinfer.Model,
+                                                     scenes: dict[str, Scene]) -> None:
     assert tflite_model.inputs[0].shape == (1, INPUT_SIZE, INPUT_SIZE, 3)  # NHWC, as TFLite takes frames
     assert tflite_model.card.conversion is not None
     assert tflite_model.card.conversion.quantization["mode"] == "int8"
-    for scene in SCENES:
+    for scene in scenes.values():
         from_onnx = onnx_model.predict(scene.frame)
         from_tflite = tflite_model.predict(scene.frame)
         for label, box in scene.truth:
