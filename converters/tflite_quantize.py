@@ -2,7 +2,8 @@
 
 Works on the float32 ``.tflite`` of any converter: ``int8`` uses the ``static_wi8_ai8``
 recipe calibrated on the samples (int8 inputs/outputs, then changed to the requested
-``io_type`` by :mod:`converters.tflite_interface`), ``dynamic`` the ``dynamic_wi8_afp32``
+``io_type`` by :mod:`converters.tflite_interface`; ranges are the min/max over all
+samples), ``dynamic`` the ``dynamic_wi8_afp32``
 recipe (int8 weights, float activations), ``fp16`` a weight-only float16 recipe
 (``FLOAT_CASTING`` of conv/fully-connected weights; float32 compute and I/O).
 """
@@ -64,6 +65,28 @@ def _make_quantizer(quantizer: Any, float_path: Path, mode: str) -> Any:
     return q
 
 
+def _calibrate_min_max(q: Any, data: dict[str, list[dict[str, np.ndarray]]]) -> Any:
+    """Calibrate with the plain running min/max over all samples.
+
+    ``Quantizer.calibrate`` merges per-sample ranges with a moving average, which clips
+    the outliers of the calibration set itself: on the digits CNN the int8 model's
+    cosine to float fell to 0.990 (max error 8.5 logits) against 0.99997 with min/max.
+    The ``Calibrator`` takes the update function; ``_recipe_manager`` and
+    ``_float_model_buffer`` are the Quantizer's own (ai-edge-quantizer 0.10), so fall back
+    to the public call when a future version renames them.
+    """
+    from ai_edge_quantizer import calibrator
+    from ai_edge_quantizer.utils import qsv_utils
+
+    try:
+        recipe_manager, model_buffer = q._recipe_manager, q._float_model_buffer
+    except AttributeError:
+        return q.calibrate(data, num_threads=2)
+    calib = calibrator.Calibrator(model_buffer, num_threads=2, qsv_update_func=qsv_utils.min_max_update)
+    calib.calibrate(data, recipe_manager)
+    return calib.get_model_qsvs()
+
+
 def _quantize(float_path: Path, mode: str, calibration: Sequence[np.ndarray]) -> bytes:
     quantizer = _aeq()
     q = _make_quantizer(quantizer, float_path, mode)
@@ -73,7 +96,7 @@ def _quantize(float_path: Path, mode: str, calibration: Sequence[np.ndarray]) ->
             raise ConversionError("int8 quantization needs calibration data: pass calibration= (or --calib DIR)")
         key, name = _signature(float_path)
         data = {key: [{name: np.ascontiguousarray(s, dtype=np.float32)} for s in calibration]}
-        result = q.calibrate(data, num_threads=2)
+        result = _calibrate_min_max(q, data)
     out = q.quantize(result, enable_progress_bar=False, enable_progress_report=False)
     return bytes(out.quantized_model)
 

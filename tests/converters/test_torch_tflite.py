@@ -45,7 +45,8 @@ def test_int8_tflite_keeps_accuracy_and_io_type(digits: Digits, digits_artifact:
     assert report.sizes_bytes["artifact"] <= 0.30 * float_report.sizes_bytes["artifact"]
     assert report.quantization == {"mode": "int8", "io_type": io_type, "calibration_method": "minmax",
                                    "calibration_samples": 100}
-    assert report.outputs[0].cosine >= 0.98 and report.outputs[0].top1_agreement >= 0.97
+    # min/max calibration over all samples (not ai-edge-quantizer's moving average, which gave 0.990)
+    assert report.outputs[0].cosine >= 0.999 and report.outputs[0].top1_agreement >= 0.97
 
 
 @pytest.mark.parametrize("mode", ["fp16", "dynamic"])
