@@ -53,6 +53,27 @@ def _input_name(path: Path) -> str:
     return next(i.name for i in model.graph.input if i.name not in inits)
 
 
+def _entropy_ranges(q: Any, pre: Path, tmp: Path, calibration: Sequence[np.ndarray]) -> Path:
+    """Entropy (KL) ranges from a 2048-bin histogram, saved as a calibration cache.
+
+    ``quantize_static`` builds its entropy calibrator with 128 histogram bins and 128
+    quantized bins, which leaves the KL search a single candidate - the full range - so
+    "entropy" would silently equal min/max. The ranges are computed here with a finer
+    histogram and handed over through the public ``calibration_cache_path``.
+    """
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+    calibrator = create_calibrator(
+        pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
+        calibrate_method=q.CalibrationMethod.Entropy,
+        extra_options={"num_bins": 2048, "num_quantized_bins": 128, "symmetric": False},
+    )
+    calibrator.collect_data(_Reader(_input_name(pre), calibration))
+    cache = tmp / "ranges.json"
+    save_tensors_data(calibrator.compute_data(), cache)
+    return cache
+
+
 def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.ndarray], *,
             method: str, per_channel: bool) -> None:
     if not calibration:
@@ -62,11 +83,12 @@ def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.n
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".ortq-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         q.shape_inference.quant_pre_process(str(float_path), str(pre))
+        cache = _entropy_ranges(q, pre, Path(tmp), calibration) if method == "entropy" else None
         q.quantize_static(
-            str(pre), str(out_path), _Reader(_input_name(pre), calibration),
+            str(pre), str(out_path), _Reader(_input_name(pre), calibration) if cache is None else None,
             quant_format=q.QuantFormat.QDQ, per_channel=per_channel,
             activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
-            calibrate_method=methods[method],
+            calibrate_method=methods[method], calibration_cache_path=cache,
             extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False},
         )
 

@@ -100,3 +100,20 @@ def test_pruning_reaches_sparsity_and_reports_both_comparisons(mobilenet: Any, m
     assert sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights) > 0.3
     mobilenet_first = next(mobilenet.parameters())
     assert float((mobilenet_first == 0).float().mean()) < 0.1  # the user's model is untouched
+
+
+def test_calibration_methods_give_different_ranges(digits_artifact: Callable[..., Any]) -> None:
+    """Each method really computes its own activation ranges (ORT's default entropy would equal min/max)."""
+    import onnx
+    from onnx import numpy_helper
+
+    def scales(method: str) -> dict[str, float]:
+        model = onnx.load(digits_artifact("onnx", "int8", method=method).artifact)
+        init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        return {n.input[0]: float(init[n.input[1]]) for n in model.graph.node
+                if n.op_type == "QuantizeLinear" and init[n.input[1]].size == 1}
+
+    minmax, entropy, percentile = scales("minmax"), scales("entropy"), scales("percentile")
+    assert minmax.keys() == entropy.keys() == percentile.keys()
+    assert minmax not in (entropy, percentile)
+    assert all(entropy[k] <= minmax[k] * 1.0001 for k in minmax)  # entropy clips, never widens
