@@ -88,11 +88,22 @@ def training_backgrounds() -> list[np.ndarray]:
     """Return BGR photos the scenes are cut from; none shows a cat or a cup."""
     names = ("camera", "coins", "page", "grass", "gravel", "brick", "text", "moon", "clock", "cell",
              "retina", "colorwheel", "immunohistochemistry", "hubble_deep_field", "rocket", "logo")
-    images = [photo_bgr(name) for name in names]
+    images = [photo_bgr(name) for name in names] + _other_sample_photos()
     coffee = photo_bgr("coffee")
     # The wooden table beside and below the cup: real context without the object.
     images += [coffee[:, 440:], coffee[320:, :]]
     return images
+
+
+def _other_sample_photos() -> list[np.ndarray]:
+    """Cluttered real photos shipped with scikit-learn and matplotlib (a temple, a flower,
+    a portrait): hard negatives that keep false detections off shelves and faces."""
+    import matplotlib.cbook
+    from sklearn.datasets import load_sample_images
+
+    images = [_bgr(image) for image in load_sample_images().images]
+    portrait = cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    return images if portrait is None else [*images, portrait]
 
 
 def heldout_backgrounds() -> dict[str, np.ndarray]:
