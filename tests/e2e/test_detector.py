@@ -1,6 +1,7 @@
 """End to end: a detector with the YOLOv8 output layout, run by ``predict`` on real photos.
 
-A tiny detector is trained once per session (:mod:`tests.e2e.detector`), exported through
+A tiny detector is trained once per session (:mod:`tests.e2e.detector`) on scenes of real
+photos (:mod:`tests.e2e.scenes`), exported through
 ``converters`` to ONNX (float) and TFLite (full int8, normalised boxes as Ultralytics
 TFLite exports give them) with a detection card, and loaded with ``edgeinfer.load``. The
 frames are real photographs the detector never saw in training, at their natural sizes
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 INPUT_SIZE = 128
-LABELS = ("cat", "cup")  # as tests.e2e.detector trains them
+LABELS = ("cat", "cup")  # as tests.e2e.scenes defines them
 MIN_IOU = 0.5  # a detection is correct at IoU >= 0.5 (the PASCAL VOC rule)
 Box = tuple[int, int, int, int]
 # Objects pasted at known boxes (frame pixels) onto photos the detector never saw.
@@ -52,18 +53,18 @@ class Scene:
 
 def make_scenes() -> dict[str, Scene]:
     """Held-out photos with objects pasted at known boxes, and the objects' own photos."""
-    from tests.e2e import detector
+    from tests.e2e import scenes as photos
 
-    crops = dict(zip(detector.LABELS, detector.object_crops(), strict=True))
-    backgrounds = detector.heldout_backgrounds()
+    crops = dict(zip(photos.LABELS, photos.object_crops(), strict=True))
+    backgrounds = photos.heldout_backgrounds()
     scenes = []
     for name, truth in LAYOUTS.items():
         frame = backgrounds[name].copy()
         for label, box in truth:
-            detector.paste(frame, crops[label], box)
+            photos.paste(frame, crops[label], box)
         scenes.append(Scene(f"{name}+pasted", frame, truth))
-    scenes.append(Scene("chelsea", detector.photo_bgr("chelsea"), (("cat", detector.FACE_BOX_XYXY),)))
-    scenes.append(Scene("coffee", detector.photo_bgr("coffee"), (("cup", detector.CUP_BOX_XYXY),)))
+    scenes.append(Scene("chelsea", photos.photo_bgr("chelsea"), (("cat", photos.FACE_BOX_XYXY),)))
+    scenes.append(Scene("coffee", photos.photo_bgr("coffee"), (("cup", photos.CUP_BOX_XYXY),)))
     return {scene.name: scene for scene in scenes}
 
 
@@ -76,7 +77,7 @@ def scenes() -> dict[str, Scene]:
 
 @pytest.fixture(scope="session")
 def plain() -> dict[str, np.ndarray]:
-    from tests.e2e.detector import heldout_backgrounds
+    from tests.e2e.scenes import heldout_backgrounds
 
     return heldout_backgrounds()
 
