@@ -7,7 +7,8 @@ What it shows:
 * ``edgeinfer.load("detector.onnx")`` on a Jetson tries TensorRT, then CUDA, then the CPU
   (the board profile ``jetson_orin`` says so) and prints that plan with the reason for
   every skipped provider. TensorRT builds an engine on the first run (minutes on an Orin
-  Nano) and reuses it afterwards.
+  Nano); ``export ORT_TENSORRT_ENGINE_CACHE_ENABLE=1 ORT_TENSORRT_CACHE_PATH=trt-cache``
+  makes ONNX Runtime keep it for the next start (the systemd unit sets both).
 * :class:`edgeinfer.pipeline.Pipeline` runs capture, preprocessing, inference, decoding
   and publishing on their own threads, so the GPU is never waiting for the camera.
 * Sinks: MQTT (or JSON lines when no broker answers), an annotated MP4 (``--video``) with
@@ -90,9 +91,10 @@ def source_uri(args: argparse.Namespace) -> str:
 
 def print_plan(model: Any) -> None:
     """Which execution provider runs the model, and why each other one was skipped."""
-    print(f"model {model.name}: {model.card.task} on {model.accelerator}; labels {model.card.labels}")
+    print(f"model {model.name}: {model.card.task} on {model.accelerator}; labels {model.card.labels}",
+          file=sys.stderr)
     for step in model.plan:
-        print(f"  {step.accelerator:<9} {step.status:<10} {step.reason}")
+        print(f"  {step.accelerator:<9} {step.status:<10} {step.reason}", file=sys.stderr)
 
 
 class ConsoleSink:

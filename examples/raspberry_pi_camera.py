@@ -10,7 +10,8 @@ What it shows:
 * ``model.stream(source)`` runs capture and inference on their own threads and yields
   ``(frame, result)``, newest frame first for a live camera, every frame for a file.
 * Each result goes to MQTT as JSON (``edgeinfer/<device-id>/<stream>/results``) or, when no
-  broker answers, as JSON lines on stdout (or ``--jsonl FILE``).
+  broker answers, as JSON lines on stdout (or ``--jsonl FILE``); everything meant for people
+  (the plan, one line per frame, the summary) goes to stderr, so stdout can be piped to jq.
 
 Run it on the Pi (64-bit Raspberry Pi OS; see devices/kits/raspberry_pi)::
 
@@ -82,9 +83,9 @@ def choose_model(path: Path, accelerator: str) -> Path:
 
 def print_plan(model: Any) -> None:
     """Which accelerator runs the model, and why each other one was skipped."""
-    print(f"model {model.name}: {model.card.task} on {model.accelerator}")
+    print(f"model {model.name}: {model.card.task} on {model.accelerator}", file=sys.stderr)
     for step in model.plan:
-        print(f"  {step.accelerator:<8} {step.status:<10} {step.reason}")
+        print(f"  {step.accelerator:<8} {step.status:<10} {step.reason}", file=sys.stderr)
 
 
 def broker_answers(broker: str, timeout_s: float = 1.0) -> tuple[str, int] | None:

@@ -86,9 +86,9 @@ def test_raspberry_pi_camera_publishes_every_frame_to_mqtt(
     predicted = [int(results[i]["result"]["top"][0]["label"]) for i in range(frames)]
     assert np.mean(np.array(predicted) == np.array(digits_video.labels)) >= 0.8
     # The plan: which accelerator ran the model and why the Edge TPU was skipped.
-    assert re.search(r"^model digits_int8\.tflite: classification on (xnnpack|cpu)$", run.stdout, re.M)
-    assert re.search(r"^\s+edgetpu\s+skip\s+\S", run.stdout, re.M)
-    assert re.search(r"^\s+(xnnpack|cpu)\s+used\s", run.stdout, re.M)
+    assert re.search(r"^model digits_int8\.tflite: classification on (xnnpack|cpu)$", run.stderr, re.M)
+    assert re.search(r"^\s+edgetpu\s+skip\s+\S", run.stderr, re.M)
+    assert re.search(r"^\s+(xnnpack|cpu)\s+used\s", run.stderr, re.M)
     assert f"{frames} results" in run.stderr
 
 
@@ -100,7 +100,7 @@ def test_raspberry_pi_camera_writes_json_lines_when_no_broker_answers(
                      "--device-id", "ci-pi", "--max-frames", "10")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "no MQTT broker answered" in run.stderr
-    lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in run.stdout.splitlines()]  # stdout holds only the JSON lines
     assert [env["frame_index"] for env in lines] == list(range(10))
     assert all(env["device_id"] == "ci-pi" and env["result"]["task"] == "classification" for env in lines)
 
@@ -152,8 +152,8 @@ def test_jetson_detector_publishes_boxes_and_writes_an_annotated_mp4(
         assert set(found) == set(DET_LABELS)
         for label, box in found.items():
             assert box == pytest.approx(want[label], abs=1.0)
-    assert re.search(r"^\s+tensorrt\s+(skip|used|failed)\s+\S", run.stdout, re.M)  # the plan is shown
-    assert re.search(r"^\s+\w+\s+used\s", run.stdout, re.M)
+    assert re.search(r"^\s+tensorrt\s+(skip|used|failed)\s+\S", run.stderr, re.M)  # the plan is shown
+    assert re.search(r"^\s+\w+\s+used\s", run.stderr, re.M)
     written, source = _read_video(video), _read_video(digits_video.path)
     assert len(written) == frames
     # The boxes are drawn: the annotated frame differs from the camera frame along the box edge.
