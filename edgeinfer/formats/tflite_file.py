@@ -130,6 +130,20 @@ class TFLiteFile(ModelFile):
                 continue  # binary metadata such as TFLITE_METADATA flatbuffers
         return out
 
+    def _inline_offset_buffers(self, model: Any) -> None:
+        """Move weights stored after the flatbuffer (``offset``/``size``) into the buffers.
+
+        Converters such as ai-edge-quantizer append tensor data behind the flatbuffer and
+        address it by file offset; re-packing the flatbuffer would leave those offsets
+        pointing past the end of the new file, so the data is carried inline instead.
+        """
+        for buffer in model.buffers or []:
+            offset, size = int(buffer.offset or 0), int(buffer.size or 0)
+            if offset > 1:
+                buffer.data = np.frombuffer(self.data, dtype=np.uint8, count=size, offset=offset).copy()
+                buffer.offset = 0
+                buffer.size = 0
+
     def with_metadata(self, key: str, value: str) -> bytes:
         schema = load_schema()
         if schema is None:
@@ -137,6 +151,7 @@ class TFLiteFile(ModelFile):
         import flatbuffers
 
         model = schema.ModelT.InitFromPackedBuf(self.data, 0)
+        self._inline_offset_buffers(model)
         payload = np.frombuffer(value.encode("utf-8"), dtype=np.uint8)
         model.metadata = list(model.metadata or [])
         model.buffers = list(model.buffers or [])

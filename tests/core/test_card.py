@@ -97,3 +97,42 @@ def test_card_file_and_unreadable_labels(tmp_path: Path) -> None:
     path.write_text("task: classification\nlabels_file: missing.txt\n")
     with pytest.raises(ConfigError, match=r"missing\.txt"):
         read(path)
+
+
+def _with_offset_buffer(model: bytes) -> bytes:
+    """Move the largest weight buffer behind the flatbuffer, addressed by offset/size."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(model, 0)
+    index = max(range(len(m.buffers)), key=lambda i: 0 if m.buffers[i].data is None else len(m.buffers[i].data))
+    payload = bytes(np.asarray(m.buffers[index].data, np.uint8))
+    m.buffers[index].data = None
+    m.buffers[index].size = len(payload)
+
+    def pack(offset: int) -> bytes:
+        m.buffers[index].offset = offset
+        builder = flatbuffers.Builder(len(model))
+        builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+    head = pack(1 << 40)  # same field sizes as the final value, so the length is final
+    offset = (len(head) + 15) // 16 * 16
+    head = pack(offset)
+    return head + b"\0" * (offset - len(head)) + payload
+
+
+def test_card_write_keeps_weights_stored_after_the_flatbuffer(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "offset.tflite"
+    path.write_bytes(_with_offset_buffer(tflite_bytes("none")))
+    x = np.random.default_rng(0).uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)
+    with edgeinfer.load(path) as model:
+        before = next(iter(model.run(x).values()))
+    write(path, CARD)
+    with edgeinfer.load(path) as model:
+        assert model.card.origin == "embedded"
+        after = next(iter(model.run(x).values()))
+    np.testing.assert_array_equal(before, after)
