@@ -63,6 +63,7 @@ def _runtimes(inventory: Inventory) -> tuple[str, str]:
 
 def _print_report(report: dict[str, Any], inventory: Inventory) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False)
@@ -79,7 +80,7 @@ def _print_report(report: dict[str, Any], inventory: Inventory) -> None:
         compiled = ", compiled for the Edge TPU" if model["edgetpu_compiled"] else ""
         rows.append(("Model", f"{model['path']} ({model['kind']}{compiled})"))
     for key, value in rows:
-        summary.add_row(f"[bold]{key}[/bold]", value)
+        summary.add_row(f"[bold]{key}[/bold]", escape(value))  # "edgeinfer[onnx]" is not markup
     console.print(summary)
     for backend, steps in report["plans"].items():
         table = Table(title=f"{backend} plan", title_justify="left")
@@ -89,7 +90,7 @@ def _print_report(report: dict[str, Any], inventory: Inventory) -> None:
         table.add_column("reason", overflow="fold")
         for i, step in enumerate(steps, 1):
             style = _STATUS_STYLE.get(step["status"], "")
-            table.add_row(str(i), step["accelerator"], f"[{style}]{step['status']}[/{style}]", step["reason"])
+            table.add_row(str(i), step["accelerator"], f"[{style}]{step['status']}[/{style}]", escape(step["reason"]))
         console.print(table)
         console.print(f"{backend}: {_first_choice([PlanStep(**s) for s in steps])}")
     if inventory.install_notes:
