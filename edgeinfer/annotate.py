@@ -31,13 +31,16 @@ if TYPE_CHECKING:
 
 __all__ = ["MASK_ALPHA", "PALETTE_BGR", "color_for", "draw"]
 
-# Twenty well-separated colours (BGR), as in common detection tools; class i takes i % 20.
+# Twenty well-separated colours (BGR), as in common detection tools. Class i takes entry
+# (7 * i) % 20: neighbouring entries are similar hues, and 7 is coprime with 20, so classes
+# 0, 1, 2 ... land far apart on the palette while all twenty are still used.
 PALETTE_BGR: tuple[tuple[int, int, int], ...] = (
     (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
     (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0),
     (168, 153, 44), (255, 194, 0), (147, 69, 52), (255, 115, 100), (236, 24, 0),
     (255, 56, 132), (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255),
 )
+_PALETTE_STRIDE = 7
 MASK_ALPHA = 0.5
 TOP_CLASSES_SHOWN = 3
 _WHITE = (255, 255, 255)
@@ -47,7 +50,7 @@ _PANEL = (32, 32, 32)
 
 def color_for(class_id: int) -> tuple[int, int, int]:
     """BGR colour of a class id (stable across frames and runs)."""
-    return PALETTE_BGR[int(class_id) % len(PALETTE_BGR)]
+    return PALETTE_BGR[(_PALETTE_STRIDE * int(class_id)) % len(PALETTE_BGR)]
 
 
 def draw(frame: np.ndarray, result: Result) -> np.ndarray:
