@@ -149,7 +149,7 @@ def _draw_segmentation(cv2: Any, canvas: np.ndarray, result: Segmentation) -> No
             f"The segmentation mask is {list(mask.shape)} but the frame is "
             f"{list(canvas.shape[:2])}; draw the result on the frame it was decoded for."
         )
-    ids = mask.astype(np.int64) % len(PALETTE_BGR)
+    ids = (mask.astype(np.int64) * _PALETTE_STRIDE) % len(PALETTE_BGR)  # as color_for
     colors = np.asarray(PALETTE_BGR, dtype=np.float32)[ids]
     # Class 0 (background) and False stay unpainted.
     painted = mask.astype(bool)
