@@ -45,7 +45,8 @@ def _mqtt_options(mqtt: MqttConfig) -> Any:
 
     tls = None
     if mqtt.tls is not None:
-        tls = TlsOptions(*(None if p is None else str(p) for p in (mqtt.tls.ca, mqtt.tls.cert, mqtt.tls.key)))
+        ca, cert, key = (None if p is None else str(p) for p in (mqtt.tls.ca, mqtt.tls.cert, mqtt.tls.key))
+        tls = TlsOptions(ca=ca, cert=cert, key=key, insecure=mqtt.tls.insecure)
     return MqttOptions(
         host=mqtt.host, port=mqtt.port, qos=mqtt.qos, topic=mqtt.topic,
         queue_path=None if mqtt.queue_path is None else str(mqtt.queue_path), username=mqtt.username,
@@ -162,7 +163,8 @@ class Daemon:
             if spec.type == "mqtt":
                 if not keep_mqtt or self.mqtt is None:
                     self.mqtt = registry.get("mqtt")(_mqtt_options(config.mqtt), device_id=config.device_id)  # type: ignore[arg-type, call-arg]
-                    self.mqtt.subscribe(self.mqtt.command_topic, lambda _t, payload: self._commands.put(payload))
+                    if config.control.enabled:  # disabled: nobody on the broker can steer this device
+                        self.mqtt.subscribe(self.mqtt.command_topic, lambda _t, payload: self._commands.put(payload))
                 sinks.append(self.mqtt)
             else:
                 options = spec.model_dump(exclude={"type"})

@@ -7,6 +7,7 @@ instead, so the plan's fallback is loud.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,23 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, shape, np.dtype(dtype), None)
 
 
+def trt_cache_dir() -> str:
+    """Where TensorRT engines are cached: ``$EDGEINFER_TRT_CACHE`` or ``~/.cache/edgeinfer/tensorrt``."""
+    path = os.environ.get("EDGEINFER_TRT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgeinfer", "tensorrt")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _with_options(provider: str) -> Any:
+    """TensorRT builds an engine per model for minutes on a Jetson: cache it across restarts."""
+    if provider != "TensorrtExecutionProvider":
+        return provider
+    cache = trt_cache_dir()
+    return (provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache,
+                       "trt_timing_cache_enable": True, "trt_timing_cache_path": cache})
+
+
 class OnnxBackend:
     """An ONNX Runtime session for one model on one execution provider."""
 
@@ -59,7 +77,9 @@ class OnnxBackend:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
-        providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+        providers: list[Any] = [_with_options(provider), "CPUExecutionProvider"]
+        if provider == "CPUExecutionProvider":
+            providers = [provider]
         # A file on disk is opened by path so external weight files next to it resolve.
         source: Any = str(model_file.path) if model_file.path is not None else model_file.data
         try:

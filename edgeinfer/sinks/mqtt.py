@@ -135,6 +135,9 @@ class MqttSink(BaseSink):
         if opts.tls is not None:
             try:
                 client.tls_set(ca_certs=opts.tls.ca, certfile=opts.tls.cert, keyfile=opts.tls.key)
+                if opts.tls.insecure:
+                    log.warning("MQTT: TLS host name verification is off (mqtt.tls.insecure)")
+                    client.tls_insecure_set(True)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"mqtt tls files cannot be used ({opts.tls}): {exc}") from exc
         client.will_set(self.status_topic, "offline", qos=1, retain=True)

@@ -30,6 +30,7 @@ class TlsOptions:
     ca: str | None = None
     cert: str | None = None
     key: str | None = None
+    insecure: bool = False  # skip the broker host name check (self-signed lab brokers only)
 
 
 @dataclass(frozen=True)

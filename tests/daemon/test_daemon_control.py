@@ -171,3 +171,47 @@ def test_sighup_reloads_config_and_keeps_the_mqtt_session(folder: Path, mosquitt
     assert "reload failed, keeping the running config" in err
     assert "reload failed while starting, going back to the running config" in err
     assert commander.status.count(b"online") == 1 and commander.status[-1] == b"offline"
+
+
+def test_disabled_control_ignores_commands(folder: Path, mosquitto: Any, wait_for: Any) -> None:
+    config = write_config(folder, mosquitto, source="clip.mp4", device_id="cam-noctl",
+                          stream_extra={"loop": True}, control={"enabled": False})
+    commander = Commander(mosquitto, "cam-noctl")
+    daemon = start_daemon(config)
+    try:
+        assert wait_for(lambda: len(produced(folder)) >= 5, timeout_s=30)
+        commander.client.publish(commander.topic, json.dumps({"cmd": "pause", "id": "x"}), qos=1)
+        time.sleep(1.5)
+        before = len(produced(folder))
+        assert wait_for(lambda: len(produced(folder)) > before + 5, timeout_s=10)  # not paused
+        assert commander.replies == []
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code, err = finish(daemon)
+        commander.close()
+    assert code == 0, err
+
+
+def test_tls_insecure_reaches_the_mqtt_client(tmp_path: Path, tls_files: Any) -> None:
+    from edgeinfer.config import parse_config
+    from edgeinfer.daemon import _mqtt_options
+    from edgeinfer.sinks.mqtt import MqttSink
+
+    def sink_for(insecure: bool) -> MqttSink:
+        config = parse_config({
+            "device_id": "tls-check", "streams": [{"name": "s", "source": 0, "model": "m.tflite"}],
+            "mqtt": {"host": "127.0.0.1", "port": 1, "queue_path": str(tmp_path / f"q{insecure}.db"),
+                     "tls": {"ca": str(tls_files.ca), "insecure": insecure}},
+        })
+        options = _mqtt_options(config.mqtt)
+        assert options.tls.insecure is insecure
+        return MqttSink(options, device_id="tls-check")
+
+    for insecure in (False, True):
+        sink = sink_for(insecure)
+        try:
+            # paho keeps the SSLContext it will wrap the socket with; its host-name check is
+            # what mqtt.tls.insecure turns off.
+            assert sink._client._ssl_context.check_hostname is (not insecure)
+        finally:
+            sink.close()
