@@ -97,10 +97,8 @@ def _anchor_rows(
             f"gives {shapes}. Check postprocess.decoder in the model card."
         )
     a, b = head.shape[1:]
-    if num_classes is not None and extra + num_classes in (a, b):
-        channels_first = a == extra + num_classes
-    else:
-        channels_first = a < b
+    channels = None if num_classes is None else extra + num_classes
+    channels_first = a == channels if channels in (a, b) else a < b
     rows = head[0].T if channels_first else head[0]
     if rows.shape[1] < extra + (num_classes or 1):
         raise InputError(

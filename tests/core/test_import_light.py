@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_import_pulls_in_nothing_heavy(module: str) -> None:
     assert heavy == []
 
 
-def test_loading_a_tflite_model_does_not_import_onnxruntime(tmp_path) -> None:  # noqa: ANN001
+def test_loading_a_tflite_model_does_not_import_onnxruntime(tmp_path: Path) -> None:
     from tests.model_factory import tflite_bytes
 
     path = tmp_path / "m.tflite"
