@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _digits import check_artifact, print_report  # beside this script
 
 CARD: dict[str, Any] = {
     "task": "classification",
@@ -84,32 +85,6 @@ def train(epochs: int) -> tuple[Any, Any, float]:
     model.fit(x_train, data.train_labels, batch_size=64, epochs=epochs, verbose=0)
     accuracy = float((model.predict(x_test, verbose=0).argmax(1) == data.test_labels).mean())
     return model, data, accuracy
-
-
-def print_report(report: Any) -> None:
-    """Print sizes, fidelity per output, the gates and latency."""
-    sizes = report.sizes_bytes
-    print(f"converter: {report.converter}, quantization: {report.quantization}")
-    print("sizes: " + ", ".join(f"{name} {size / 1024:.1f} KiB" for name, size in sizes.items() if size))
-    for output in report.outputs:
-        print(f"fidelity {output.name}: cosine {output.cosine:.4f}, top-1 agreement {output.top1_agreement}, "
-              f"max abs error {output.max_abs:.4g} (on {report.samples['count']} {report.samples['from']} inputs)")
-    print(f"gates {'passed' if report.passed else 'FAILED'}: {report.thresholds}")
-    print(f"latency per input: {report.latency_ms}")
-
-
-def check_artifact(path: Path, data: Any, show: int) -> float:
-    """Load the artifact as a device would and measure its accuracy on the unseen digits."""
-    import edgeinfer
-
-    with edgeinfer.load(path) as model:
-        print(f"loaded {model!r}; card from {model.card.origin}")
-        results = model.predict_batch(list(data.test_images))  # (32, 32) uint8 grey images
-    predicted = np.array([int(r.labels[0]) for r in results])
-    for image_index in range(min(show, len(results))):
-        top = results[image_index].to_dict()["top"][0]
-        print(f"  digit {data.test_labels[image_index]} -> {top['label']} ({top['score']:.2f})")
-    return float((predicted == data.test_labels).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
