@@ -85,6 +85,8 @@ def direct_onnx(path: Path):
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
+    # The same session options as edgeinfer's ONNX backend, so the row measures the wrapper.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
     shape = [d if isinstance(d, int) else 1 for d in inp.shape]

@@ -61,7 +61,8 @@ def print_rows(rows: list[dict[str, object]]) -> None:
         unit = r.get("unit", "")
         table.add_row(str(r["name"]), f"{r['value']:.4g} {unit}", f"{r['baseline']:.4g} {unit}" if isinstance(
             r.get("baseline"), int | float) else str(r.get("baseline")), f"{r['ratio']:.3g}" if isinstance(
-            r.get("ratio"), int | float) else "-", str(r["goal"]), "[green]pass" if r["passed"] else "[red]FAIL")
+            r.get("ratio"), int | float) else "-", str(r["goal"] if r["goal"] is not None else "info"),
+            "[dim]info" if r["passed"] is None else "[green]pass" if r["passed"] else "[red]FAIL")
     Console(width=160).print(table)
 
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print_rows(rows)
     print(f"wrote {args.out} in {report['seconds']} s")
-    failed = [r["name"] for r in rows if not r["passed"]]
+    failed = [r["name"] for r in rows if r["passed"] is False]  # None: reported, no goal
     return 1 if args.strict and failed else 0
 
 

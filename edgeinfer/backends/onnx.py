@@ -75,6 +75,9 @@ class OnnxBackend:
         provider = step.provider or "CPUExecutionProvider"
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # Idle intra-op threads would otherwise spin after every run, taking the cores that a
+        # live pipeline's capture and preprocessing threads (and other models) need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         providers: list[Any] = [_with_options(provider), "CPUExecutionProvider"]
