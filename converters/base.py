@@ -14,6 +14,7 @@ A path registers its export function in :mod:`converters.paths` under
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-__all__ = ["ExportFn", "ExportOptions", "Quantize", "SourceKind", "SourceModel", "Target"]
+__all__ = [
+    "ExportFn", "ExportOptions", "Quantize", "SourceKind", "SourceModel", "Target", "file_sha256", "first_line",
+]
 
 Target = Literal["tflite", "onnx"]
 Quantize = Literal["none", "fp16", "dynamic", "int8"]
@@ -78,3 +81,18 @@ class ExportOptions:
 
 ExportFn = Callable[[SourceModel, Path, ExportOptions], None]
 CalibrationSource = str | Path | Iterable[np.ndarray] | Callable[[], Iterable[np.ndarray]] | None
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks (the source hash recorded in the card)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

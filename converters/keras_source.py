@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.base import SourceKind
+from converters.base import SourceKind, file_sha256
 from edgeinfer.errors import ConversionError, MissingDependencyError
 
 __all__ = ["KerasSource", "import_tensorflow", "load_keras_source", "natural_key"]
@@ -150,7 +150,7 @@ def load_keras_source(source: Any, input_shape: Sequence[int] | None = None) -> 
         return _load_saved_model(path, input_shape, versions)
     model = _load_keras_file(keras, path)
     shape = _model_input_shape(model, input_shape)
-    return _make_source("keras", model, shape, _file_sha256(path), versions)
+    return _make_source("keras", model, shape, file_sha256(path), versions)
 
 
 def _make_source(kind: SourceKind, model: Any, shape: tuple[int, ...], sha256: str,
@@ -255,19 +255,12 @@ def _read_head(path: Path, size: int) -> bytes:
         return handle.read(size)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _folder_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(file.relative_to(path).as_posix().encode())
-        digest.update(bytes.fromhex(_file_sha256(file)))
+        digest.update(bytes.fromhex(file_sha256(file)))
     return digest.hexdigest()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.base import ExportOptions
+from converters.base import ExportOptions, first_line
 from converters.layout import infer_layout, shapes_match
 from converters.torch_onnx import simplify_onnx
 from converters.torch_source import package_versions
@@ -90,7 +90,7 @@ def load_onnx_source(source: str | Path, input_shape: Sequence[int] | None = Non
             model = onnx.load(str(path))
             onnx.checker.check_model(model)
     except Exception as exc:
-        raise ConversionError(f"{path}: not a valid ONNX model ({str(exc).splitlines()[0]})") from exc
+        raise ConversionError(f"{path}: not a valid ONNX model ({first_line(exc)})") from exc
     graph_shape = _graph_input_shape(model)
     shape = _resolve_shape(graph_shape, input_shape, path)
     data = path.read_bytes()

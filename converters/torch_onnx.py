@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from converters.base import ExportOptions
+from converters.base import ExportOptions, first_line
 from converters.torch_source import TorchSource
 from edgeinfer.errors import ConversionError, MissingDependencyError
 
@@ -75,11 +75,11 @@ def torch_to_onnx(source: TorchSource, out_path: Path, options: ExportOptions) -
             if not options.dynamic_batch:
                 raise
             log.warning("dynamic batch export failed (%s); exporting with a static batch of 1",
-                        str(exc).splitlines()[0])
+                        first_line(exc))
             _export(source, out_path, options, dynamic=False)
     except Exception as exc:
         out_path.unlink(missing_ok=True)
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise ConversionError(
             f"torch.onnx.export could not convert the model: {first}. Ops the ONNX exporter cannot "
             "express must be rewritten (or registered with torch.onnx custom translations)"

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.base import file_sha256, first_line
 from converters.layout import infer_layout
 from edgeinfer.errors import ConversionError, MissingDependencyError
 
@@ -88,13 +89,6 @@ def state_dict_sha256(module: Any) -> str:
     return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _load_file(path: Path, input_shape: Sequence[int] | None) -> tuple[Any, tuple[int, ...] | None]:
     torch = _import_torch()
@@ -116,7 +110,7 @@ def _load_file(path: Path, input_shape: Sequence[int] | None) -> tuple[Any, tupl
             scripted = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         raise ConversionError(
-            f"{path}: not a TorchScript archive ({str(exc).splitlines()[0]}). Save the model with "
+            f"{path}: not a TorchScript archive ({first_line(exc)}). Save the model with "
             "torch.jit.save(torch.jit.trace(model, example), 'model.pt') or torch.export.save(...) (.pt2); "
             "pickled modules and bare state dicts are not loaded (they run arbitrary code and lack the graph)"
         ) from exc
@@ -174,7 +168,7 @@ def load_torch_source(source: Any, input_shape: Sequence[int] | None = None) -> 
         module = module.eval()
     result = TorchSource(
         module=module, input_shape=shape, layout=infer_layout(shape),
-        sha256=_file_sha256(path) if path else state_dict_sha256(module),
+        sha256=file_sha256(path) if path else state_dict_sha256(module),
         size_bytes=path.stat().st_size if path else _tensor_bytes(module),
         framework_versions=package_versions("torch", "litert-torch", "onnx", "onnxscript", "onnxslim"),
     )
@@ -193,6 +187,6 @@ def _check_runs(source: TorchSource) -> None:
     except Exception as exc:
         raise ConversionError(
             f"The PyTorch model does not run on input shape {list(source.input_shape)}: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. Pass the shape it expects "
+            f"{first_line(exc)}. Pass the shape it expects "
             "with input_shape= / --input-shape"
         ) from exc

@@ -13,7 +13,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from converters.base import ExportOptions
+from converters.base import ExportOptions, first_line
 from converters.torch_source import TorchSource
 from edgeinfer.errors import ConversionError, MissingDependencyError
 
@@ -52,7 +52,7 @@ def torch_to_tflite(source: TorchSource, out_path: Path, options: ExportOptions)
             edge_model.export(str(out_path))
     except Exception as exc:
         out_path.unlink(missing_ok=True)
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise ConversionError(
             f"litert-torch could not convert the model to TFLite: {first}. Ops TFLite cannot express "
             "must be rewritten; a dynamic batch needs reshape(-1, C) instead of flatten(1)"
