@@ -59,8 +59,7 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
 
     model_file = open_model_file(model)
     inventory = probe_cached((model_file.kind,))
-    edgetpu_model = model_file.kind == "tflite" and "edgetpu-custom-op" in model_file.custom_ops()  # type: ignore[attr-defined]
-    steps = plan(inventory, model_file.kind, accelerator, edgetpu_model=edgetpu_model)
+    steps = plan(inventory, model_file.kind, accelerator, edgetpu_model=model_file.edgetpu_compiled)
     backend, steps = _open_backend(model_file, steps, threads or inventory.default_threads)
     try:
         effective_card = find(model_file, card)

@@ -18,8 +18,7 @@ def _accelerators(model: str, request: str) -> list[str]:
     from edgeinfer.formats import open_model_file
 
     model_file = open_model_file(model)
-    steps = plan(probe_cached(), model_file.kind, "auto",
-                 edgetpu_model="edgetpu-custom-op" in getattr(model_file, "custom_ops", list)())
+    steps = plan(probe_cached(), model_file.kind, "auto", edgetpu_model=model_file.edgetpu_compiled)
     return [s.accelerator for s in steps if s.status == "try"]
 
 

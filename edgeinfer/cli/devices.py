@@ -22,11 +22,9 @@ _STATUS_STYLE = {"try": "green", "skip": "dim", "used": "bold green", "failed": 
 
 def _model_facts(model: Path) -> dict[str, Any]:
     from edgeinfer.formats import open_model_file
-    from edgeinfer.formats.tflite_file import EDGETPU_CUSTOM_OP, TFLiteFile
 
     model_file = open_model_file(model)
-    compiled = isinstance(model_file, TFLiteFile) and EDGETPU_CUSTOM_OP in model_file.custom_ops()
-    return {"path": str(model), "kind": model_file.kind, "edgetpu_compiled": compiled}
+    return {"path": str(model), "kind": model_file.kind, "edgetpu_compiled": model_file.edgetpu_compiled}
 
 
 def build_report(inventory: Inventory, model: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -39,6 +39,11 @@ class ModelFile:
         """The path as text, or ``<bytes>`` for in-memory models."""
         return str(self.path) if self.path is not None else "<bytes>"
 
+    @property
+    def edgetpu_compiled(self) -> bool:
+        """True for models compiled by ``edgetpu_compiler`` (they run only on a Coral Edge TPU)."""
+        return False
+
     def validate(self) -> None:
         """Raise ``ModelError`` when the bytes are not a well-formed model."""
         raise NotImplementedError

@@ -94,6 +94,10 @@ class TFLiteFile(ModelFile):
                 if ios.size and ios.max() >= n_tensors:
                     raise ValueError(f"operator {o} uses a missing tensor")
 
+    @property
+    def edgetpu_compiled(self) -> bool:
+        return EDGETPU_CUSTOM_OP in self.custom_ops()
+
     def custom_ops(self) -> list[str]:
         """Names of the custom operators the model uses (e.g. ``edgetpu-custom-op``)."""
         model = self._root()
