@@ -226,10 +226,15 @@ def read(path: str | Path) -> ModelCard:
     """
     path = Path(path)
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
-        return parse(_read_text(path), origin=f"file:{path}", base_dir=path.parent)
+        return _parse_file(path, "file")
     from edgeinfer.formats import open_model_file
 
     return find(open_model_file(path))
+
+
+def _parse_file(path: Path, kind: str) -> ModelCard:
+    """Parse a card file; ``labels_file`` is relative to it and the origin is ``kind:path``."""
+    return parse(_read_text(path), origin=f"{kind}:{path}", base_dir=path.parent)
 
 
 def _read_text(path: Path) -> str:
@@ -252,7 +257,7 @@ def find(model_file: Any, card: ModelCard | Mapping[str, Any] | str | Path | Non
         return parse(embedded, origin="embedded")
     sidecar = _find_sidecar(model_file.path)
     if sidecar is not None:
-        return parse(_read_text(sidecar), origin=f"sidecar:{sidecar}", base_dir=sidecar.parent)
+        return _parse_file(sidecar, "sidecar")
     from edgeinfer.card_derive import derive_card
 
     derived = derive_card(model_file)
@@ -265,7 +270,7 @@ def _card_from_argument(card: ModelCard | Mapping[str, Any] | str | Path) -> Mod
     if isinstance(card, ModelCard):
         return card if card.origin else card.model_copy(update={"origin": "argument"})
     if isinstance(card, str | Path):
-        return parse(_read_text(Path(card)), origin=f"argument:{card}", base_dir=Path(card).parent)
+        return _parse_file(Path(card), "argument")
     return parse(card, origin="argument")
 
 
