@@ -199,8 +199,13 @@ class Daemon:
             model.close()
             raise
         gate = None if stream_config.gate is None else GateConfig(**stream_config.gate.model_dump())
-        pipeline = Pipeline(source, model, self._sinks, device_id=config.device_id,
-                            stream_name=stream_config.name, gate=gate)
+        try:
+            pipeline = Pipeline(source, model, self._sinks, device_id=config.device_id,
+                                stream_name=stream_config.name, gate=gate, workers=stream_config.workers)
+        except BaseException:
+            source.close()
+            model.close()
+            raise
         if self._paused:
             pipeline.pause()
         pipeline.start()

@@ -60,13 +60,14 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
     model_file = open_model_file(model)
     inventory = probe_cached((model_file.kind,))
     steps = plan(inventory, model_file.kind, accelerator, edgetpu_model=model_file.edgetpu_compiled)
-    backend, steps = _open_backend(model_file, steps, threads or inventory.default_threads)
+    threads = threads or inventory.default_threads
+    backend, steps = _open_backend(model_file, steps, threads)
     try:
         effective_card = find(model_file, card)
     except Exception:
         backend.close()
         raise
-    return Model(model_file, backend, steps, effective_card)
+    return Model(model_file, backend, steps, effective_card, threads=threads)
 
 
 def _open_backend(model_file: ModelFile, steps: list[PlanStep],
@@ -99,7 +100,7 @@ def _open_backend(model_file: ModelFile, steps: list[PlanStep],
 
 
 class Model:
-    """A loaded model. Thread-safe: calls are serialised per interpreter.
+    """A loaded model. Thread-safe: calls are serialised per interpreter (see :meth:`replica`).
 
     Attributes:
         path: The file it was loaded from (``None`` for bytes).
@@ -109,9 +110,13 @@ class Model:
         card: The effective model card (``card.origin`` says where it came from).
         plan: Every accelerator considered, with status used/failed/skip/"not needed" and why.
         accelerator: The accelerator in use.
+        threads: CPU threads given to the interpreter (``None``: the runtime's default).
     """
 
-    def __init__(self, model_file: ModelFile, backend: Backend, plan: list[PlanStep], card: ModelCard) -> None:
+    def __init__(self, model_file: ModelFile, backend: Backend, plan: list[PlanStep], card: ModelCard, *,
+                 threads: int | None = None) -> None:
+        self._file = model_file
+        self.threads = threads
         self.path: Path | None = model_file.path
         self.kind = model_file.kind
         self.size_bytes = len(model_file.data)
@@ -177,6 +182,35 @@ class Model:
         if self._backend is None:
             raise ModelError(f"{self.name} was closed; call edgeinfer.load() again")
         return self._backend
+
+    def replica(self, *, warm: bool = True) -> Model:
+        """Open a second interpreter on the same model, accelerator, threads and card.
+
+        A ``Model`` runs one inference at a time; replicas run side by side (the pipeline's
+        ``workers`` uses them). Each holds its own interpreter memory; close it when done.
+
+        Args:
+            warm: Run one inference on zeros first (batch 1; skipped when other dimensions
+                are dynamic), so the first real frame does not pay for the runtime's
+                allocations (2.5x the steady latency for a fresh ONNX Runtime session here).
+
+        Raises:
+            ModelError: this model was closed.
+            AcceleratorError: the accelerator cannot open another interpreter (an Edge TPU
+                already in use by another process, for example).
+        """
+        from edgeinfer.backends import registry
+
+        self._require_open()
+        step = next(s for s in self.plan if s.status == "used")
+        backend_cls: Any = registry.get(self.kind)
+        twin = Model(self._file, backend_cls.open(self._file, step, self.threads), self.plan, self.card,
+                     threads=self.threads)
+        shapes = [tuple(1 if i == 0 and d < 0 else d for i, d in enumerate(spec.shape)) for spec in self.inputs]
+        if warm and all(min(shape, default=1) > 0 for shape in shapes):
+            twin.run({spec.name: np.zeros(shape, spec.dtype) for spec, shape in zip(self.inputs, shapes, strict=True)},
+                     raw=True)
+        return twin
 
     # -- frames to results (edgeinfer.predict) --------------------------------------------
 

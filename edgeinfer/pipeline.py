@@ -13,6 +13,9 @@ the same time, and memory stays flat:
   :mod:`edgeinfer.preprocess`, ``Model.run``, :func:`edgeinfer.postprocess.decode`); a
   plain ``infer(image) -> result`` callable is one stage. The first stage also gates
   static scenes (:mod:`edgeinfer.gating`), reusing the previous result.
+* With ``workers=N`` the **infer** stage runs N threads, each on its own interpreter
+  (:meth:`Model.replica <edgeinfer.model.Model.replica>`), so N frames are in the model
+  at once; results still leave the stage in frame order.
 * **publish** wraps each result with :func:`edgeinfer.sinks.base.make_envelope` and hands
   it to every sink; a result, once computed, is never dropped.
 
@@ -21,6 +24,7 @@ The pipeline knows no model format: it uses the model card, the input spec and `
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -71,6 +75,11 @@ class Pipeline:
             a :class:`~edgeinfer.gating.FrameGate`, ``True`` for the defaults, or ``None``.
         queue_size: Capacity of the queues between stages (with policy ``latest`` the
             queues in front of the model hold one frame, the newest).
+        workers: Threads for the model, each with its own interpreter (the pipeline opens
+            ``workers - 1`` replicas of ``model`` and closes them when it stops). Use it
+            when one interpreter cannot keep up and cores are left: on a 2-core board,
+            ``workers=2`` with ``threads=1`` keeps both cores busy. A plain callable is
+            called from every worker at once and must be thread-safe.
 
     Example:
         >>> from edgeinfer.sources import ReplaySource
@@ -91,12 +100,15 @@ class Pipeline:
     def __init__(
         self, source: Source, model: Any, sinks: Sequence[Any] = (), *, device_id: str = "edgeinfer",
         stream_name: str | None = None, gate: FrameGate | GateConfig | bool | None = None,
-        queue_size: int = 2,
+        queue_size: int = 2, workers: int = 1,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.source = source
-        self._steps, self.model_name = plan_steps(model, queue_size)
+        self._plan = plan_steps(model, queue_size, workers)
+        self._steps = self._plan.steps
+        self.model_name = self._plan.model_name
+        self.workers = workers
         self.sinks = list(sinks)
         self.device_id = device_id
         self.stream_name = stream_name or source.info.name
@@ -132,8 +144,11 @@ class Pipeline:
             raise RuntimeError("Pipeline.start() was already called; make a new Pipeline to run again")
         self._started_at = time.monotonic()
         targets: list[tuple[str, Callable[[], None]]] = [("capture", self._capture_loop)]
-        for i, (name, step) in enumerate(self._steps):
-            targets.append((name, functools.partial(self._step_loop, i, name, step)))
+        for i, (name, calls) in enumerate(self._steps):
+            lane = _Lane(len(calls))
+            for k, step in enumerate(calls):
+                label = name if len(calls) == 1 else f"{name}{k}"
+                targets.append((label, functools.partial(self._step_loop, i, name, step, lane)))
         targets.append(("publish", self._publish_loop))
         for name, target in targets:
             thread = threading.Thread(target=target, name=f"{name}-{self.stream_name}", daemon=True)
@@ -220,6 +235,8 @@ class Pipeline:
             log.warning("%s: stop timed out after %.1f s; %d queued frame(s) not published",
                         self.stream_name, timeout_s, lost)
         self.source.close()
+        if drained:
+            self._plan.close()  # the replicas; a stage still running keeps its interpreter
         for sink in self.sinks:
             if not sink.flush(max(0.0, deadline - time.monotonic())):
                 log.warning("%s: sink %s still had results to deliver after %.1f s",
@@ -266,33 +283,39 @@ class Pipeline:
             finally:
                 self._channels[0].finish()
 
-    def _step_loop(self, index: int, name: str, step: Step) -> None:
+    def _step_loop(self, index: int, name: str, step: Step, lane: _Lane) -> None:
         inbox, outbox = self._channels[index], self._channels[index + 1]
         first, last = index == 0, index == len(self._steps) - 1
         consecutive_errors = 0
         try:
             while True:
-                if first:
-                    self._resumed.wait()
-                item = inbox.get()
-                if item is None:
-                    break
-                job = self._admit(item) if first else item
+                with lane.taking:
+                    if first:
+                        self._resumed.wait()
+                    item = inbox.get()
+                    if item is None:
+                        break
+                    job = self._admit(item) if first else item
+                    ticket = lane.ticket()
+                done: Job | None = None
                 try:
-                    job = self._apply(step, job, name)
+                    done = self._apply(step, job, name)
+                    consecutive_errors = 0
                 except Exception as exc:
                     consecutive_errors += 1
                     self._on_error(exc, item, name, consecutive_errors)
-                    continue
-                consecutive_errors = 0
-                if last:
-                    job = self._settle(job)
-                if job is not None and outbox.put(job, replace_oldest=self._newest_only[index + 1]):
-                    self._count("dropped")
+                finally:
+                    # Hand on in the order taken, also when this item failed (its turn passes).
+                    with lane.turn(ticket):
+                        if done is not None and last:
+                            done = self._settle(done)
+                        if done is not None and outbox.put(done, replace_oldest=self._newest_only[index + 1]):
+                            self._count("dropped")
         except BaseException as exc:
             self._fail(exc, index)
         finally:
-            outbox.finish()
+            if lane.leave():
+                outbox.finish()
 
     def _admit(self, frame: Frame) -> Job:
         """First stage: wrap the frame, and mark it gated when the scene did not change."""
@@ -385,6 +408,45 @@ class Pipeline:
         )
 
 
+class _Lane:
+    """The worker threads of one stage: they take items one at a time and hand them on in that order.
+
+    A worker takes an item and a ticket under :attr:`taking`, works on it unlocked, then
+    waits in :meth:`turn` until every earlier ticket has been handed on. With one worker
+    the locks are never contended.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.taking = threading.Lock()
+        self._turns = threading.Condition()
+        self._issued = 0
+        self._next = 0
+        self._alive = workers
+
+    def ticket(self) -> int:
+        """The next ticket (call with :attr:`taking` held)."""
+        self._issued += 1
+        return self._issued - 1
+
+    @contextlib.contextmanager
+    def turn(self, ticket: int) -> Iterator[None]:
+        """Wait until ``ticket`` is next; the turn passes on when the block ends, however it ends."""
+        with self._turns:
+            while self._next != ticket:
+                self._turns.wait()
+            try:
+                yield
+            finally:
+                self._next += 1
+                self._turns.notify_all()
+
+    def leave(self) -> bool:
+        """A worker ends; True for the last one (which ends the stage's output)."""
+        with self._turns:
+            self._alive -= 1
+            return self._alive == 0
+
+
 class _GeneratorSink:
     """Hands ``(frame, result)`` pairs to :func:`stream`; newest only with policy ``latest``."""
 
@@ -409,6 +471,7 @@ def stream(
     model: Any, source: Source | str | int | Path, *, policy: str | None = None,
     gate: FrameGate | GateConfig | bool | None = None, width: int | None = None, height: int | None = None,
     fps: float | None = None, loop: bool = False, name: str = "default", queue_size: int = 2,
+    workers: int = 1,
 ) -> Iterator[tuple[Frame, Any]]:
     """Yield ``(frame, result)`` pairs from a source, inference running ahead on its own thread.
 
@@ -427,6 +490,7 @@ def stream(
         loop: Loop files and folders.
         name: Stream name.
         queue_size: Queue capacity between the stages.
+        workers: Interpreters running side by side (see :class:`Pipeline`).
 
     Yields:
         ``(Frame, result)``.
@@ -438,7 +502,7 @@ def stream(
     latest = source.info.policy == "latest"
     out = _GeneratorSink(1 if latest else queue_size, keep_latest=latest)
     pipeline = Pipeline(source, model, [out], device_id="local", stream_name=source.info.name, gate=gate,
-                        queue_size=queue_size)
+                        queue_size=queue_size, workers=workers)
     pipeline.start()
     try:
         while True:

@@ -30,22 +30,25 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_every_frame_arrives_once_in_order_and_exit_leaves_offline(
-    folder: Path, mosquitto: Any, mqtt_subscriber: Any
+    folder: Path, mosquitto: Any, mqtt_subscriber: Any, workers: int
 ) -> None:
+    device = f"cam-in-order-{workers}"  # the status topic is retained: one device per run
     make_video(folder / "clip.mp4", 60)
-    sub = mqtt_subscriber(mosquitto, "edgeinfer/cam-in-order/#")
-    config = write_config(folder, mosquitto, source="clip.mp4", device_id="cam-in-order")
+    sub = mqtt_subscriber(mosquitto, f"edgeinfer/{device}/#")
+    config = write_config(folder, mosquitto, source="clip.mp4", device_id=device,
+                          stream_extra={"workers": workers, "threads": 1})
     code, err = finish(start_daemon(config))
     assert code == 0, err
-    results = [p for t, p, _ in sub.messages if t == RESULTS.format("cam-in-order")]
+    results = [p for t, p, _ in sub.messages if t == RESULTS.format(device)]
     assert sub.wait_count(60) and [json.loads(p)["frame_index"] for p in results][:60] == list(range(60))
     envelope = json.loads(results[0])
     assert set(envelope) == {"device_id", "stream", "frame_index", "timestamp", "model", "latency_ms", "result"}
     assert envelope["result"]["task"] == "classification"
-    status = [p for t, p, _ in sub.messages if t == "edgeinfer/cam-in-order/status"]
+    status = [p for t, p, _ in sub.messages if t == f"edgeinfer/{device}/status"]
     assert status[0] == b"online" and status[-1] == b"offline"
-    health = [json.loads(p) for t, p, _ in sub.messages if t == "edgeinfer/cam-in-order/health"]
+    health = [json.loads(p) for t, p, _ in sub.messages if t == f"edgeinfer/{device}/health"]
     assert any(h["streams"].get("front", {}).get("accelerator") == "xnnpack" for h in health)
 
 
