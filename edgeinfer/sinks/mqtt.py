@@ -106,6 +106,7 @@ class MqttSink(BaseSink):
         self.command_topic = f"edgeinfer/{device_id}/cmd"
         self._throttle = Throttle(on_change=options.on_change, max_rate_hz=options.max_rate_hz)
         self._subscriptions: dict[str, MessageCallback] = {}
+        self._topics: dict[tuple[object, object, object], str] = {}
         self._connected = threading.Event()
         self._refusal: str | None = None
         self._closed = False
@@ -167,17 +168,24 @@ class MqttSink(BaseSink):
         if not self._throttle.admit(envelope):
             self._counters.add("skipped")
             return
-        topic = self.options.topic.format(
-            device_id=_topic_level(envelope.get("device_id", self.device_id)),
-            stream=_topic_level(envelope.get("stream", "")),
-            model=_topic_level(envelope.get("model", "")),
-        )
+        topic = self._topic(envelope.get("device_id", self.device_id), envelope.get("stream", ""),
+                            envelope.get("model", ""))
         try:
             self._queue.put(topic, encode_envelope(envelope), retain=self.options.retain)
         except SinkError:
             self._counters.add("errors")
             raise
         self._forwarder.wake()
+
+    def _topic(self, device_id: object, stream: object, model: object) -> str:
+        key = (device_id, stream, model)
+        topic = self._topics.get(key)
+        if topic is None:
+            if len(self._topics) >= 256:
+                self._topics.clear()
+            topic = self._topics[key] = self.options.topic.format(
+                device_id=_topic_level(device_id), stream=_topic_level(stream), model=_topic_level(model))
+        return topic
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until the broker acknowledged everything queued; False on timeout."""
