@@ -8,7 +8,8 @@ Rows (each a dict with name, value, unit, baseline, ratio, goal, passed):
    file. The baseline uses the faster of its two thread settings (1 or all cores for ONNX
    Runtime). The pipeline runs one worker per core (``workers=cores``), each a one-thread
    interpreter doing preprocess, inference and decoding for its own frames, while the
-   capture and publish threads overlap them. Goal: ratio >= 1.5.
+   capture and publish threads overlap them. The ratio is the median over alternating
+   rounds of each round's pipeline / faster sequential loop. Goal: ratio >= 1.5.
 2. Frame age at publish (capture to publish), p50, with policy ``latest`` on a 30 fps
    camera replay (:class:`ReplaySource` paced in real time), against the model's own
    ``predict`` latency measured in the same run. Goal: ratio <= 2.
@@ -169,11 +170,16 @@ def throughput_row(model_path: Path, video: Path, tmp: Path, rounds: int) -> dic
     finally:
         for model in models.values():
             model.close()
+    # The ratio is the median of each round's ratio (pipeline / faster sequential loop of the
+    # same round): the machine's speed drifts between rounds, both sides of a round see the same.
+    paired = [p / max(runs[f"sequential_{t}"][r] for t in models) for r, p in enumerate(runs["pipeline"])]
+    ratio = float(np.median(paired))
     median = {name: float(np.median(values)) for name, values in runs.items()}
     fps = median.pop("pipeline")
     base = max(median.values())
     return row("pipeline fps vs sequential loop (720p mp4v, MobileNetV2 224 ONNX, jsonl)", round(fps, 2),
-               "frames/s", round(base, 2), ">= 1.5x", fps / base >= 1.5, ratio=round(fps / base, 3),
+               "frames/s", round(base, 2), ">= 1.5x", ratio >= 1.5, ratio=round(ratio, 3),
+               round_ratios=[round(x, 3) for x in paired],
                sequential_fps_by_threads={k: round(v, 2) for k, v in median.items()},
                pipeline_workers=CORES, pipeline_threads_per_worker=1, rounds=rounds)
 
@@ -258,7 +264,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     model_path = mobilenet_onnx()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        video = camera_video(tmp, 60 if quick else 200)
+        video = camera_video(tmp, 60 if quick else 300)
         return [
             throughput_row(model_path, video, tmp, 3 if quick else 5),
             freshness_row(model_path, video, tmp, 3.0 if quick else 10.0),
