@@ -139,7 +139,8 @@ def honesty_row(paths: dict[str, Path], quick: bool) -> dict[str, object]:
     from edgeinfer.benchmark import benchmark
 
     runs = 30 if quick else 100
-    tool = shutil.which("litert-benchmark")
+    # Installed next to the interpreter: found without an activated venv (.venv/bin/python bench/run.py).
+    tool = shutil.which("litert-benchmark") or shutil.which("litert-benchmark", path=str(Path(sys.executable).parent))
     if tool is None:
         return row("edgeinfer bench vs litert-benchmark", float("nan"), "ms", None, "within 1.1x", False,
                    error="litert-benchmark not found")
