@@ -191,19 +191,17 @@ class Daemon:
                                    threads=stream_config.threads, card=stream_config.card)
         if stream_config.card_overrides:
             model.card = model.card.merged(stream_config.card_overrides)
+        gate = None if stream_config.gate is None else GateConfig(**stream_config.gate.model_dump())
+        source = None
         try:
             source = open_source(stream_config.source, width=stream_config.width, height=stream_config.height,
                                  fps=stream_config.fps, policy=stream_config.policy, loop=stream_config.loop,
                                  name=stream_config.name)
-        except BaseException:
-            model.close()
-            raise
-        gate = None if stream_config.gate is None else GateConfig(**stream_config.gate.model_dump())
-        try:
             pipeline = Pipeline(source, model, self._sinks, device_id=config.device_id,
                                 stream_name=stream_config.name, gate=gate, workers=stream_config.workers)
         except BaseException:
-            source.close()
+            if source is not None:
+                source.close()
             model.close()
             raise
         if self._paused:

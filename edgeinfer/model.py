@@ -124,7 +124,8 @@ class Model:
         self.inputs: list[TensorSpec] = list(backend.inputs)
         self.outputs: list[TensorSpec] = list(backend.outputs)
         self.plan = plan
-        self.accelerator = next(s.accelerator for s in plan if s.status == "used")
+        self._used = next(s for s in plan if s.status == "used")
+        self.accelerator = self._used.accelerator
         self.card = card
         self._lock = threading.Lock()
         self._in_names = [s.name for s in self.inputs]
@@ -202,9 +203,8 @@ class Model:
         from edgeinfer.backends import registry
 
         self._require_open()
-        step = next(s for s in self.plan if s.status == "used")
         backend_cls: Any = registry.get(self.kind)
-        twin = Model(self._file, backend_cls.open(self._file, step, self.threads), self.plan, self.card,
+        twin = Model(self._file, backend_cls.open(self._file, self._used, self.threads), self.plan, self.card,
                      threads=self.threads)
         shapes = [tuple(1 if i == 0 and d < 0 else d for i, d in enumerate(spec.shape)) for spec in self.inputs]
         if warm and all(min(shape, default=1) > 0 for shape in shapes):

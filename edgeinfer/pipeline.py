@@ -108,7 +108,6 @@ class Pipeline:
         self._plan = plan_steps(model, queue_size, workers)
         self._steps = self._plan.steps
         self.model_name = self._plan.model_name
-        self.workers = workers
         self.sinks = list(sinks)
         self.device_id = device_id
         self.stream_name = stream_name or source.info.name
