@@ -52,7 +52,7 @@ def test_every_frame_arrives_once_in_order_and_exit_leaves_offline(
     assert any(h["streams"].get("front", {}).get("accelerator") == "xnnpack" for h in health)
 
 
-def test_broker_killed_mid_stream_loses_nothing(
+def test_broker_down_mid_stream_loses_nothing(
     folder: Path, mosquitto_factory: Any, mqtt_subscriber: Any, wait_for: Any
 ) -> None:
     broker = mosquitto_factory(persistence=True)
@@ -63,7 +63,11 @@ def test_broker_killed_mid_stream_loses_nothing(
     daemon = start_daemon(config)
     try:
         assert wait_for(lambda: len(sub.messages) >= 50, timeout_s=30), "no results before the outage"
-        broker.kill()
+        # SIGTERM, not SIGKILL: a killed mosquitto loses what only it held (messages it had
+        # acknowledged to us but not yet passed to the lagging subscriber, and sessions not
+        # yet autosaved), which would fail this test through no loss of ours. For the
+        # daemon both are the same: the connection drops with publications in flight.
+        broker.stop()
         time.sleep(1.5)  # results keep coming while the broker is away: they queue on disk
         queued_during = len(produced(folder))
         broker.start()

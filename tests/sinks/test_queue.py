@@ -69,3 +69,38 @@ def test_counts_stay_readable_after_close(tmp_path: Path) -> None:
     queue.put_many([("t", b"a", False), ("t", b"b", False)])
     queue.close()
     assert (len(queue), queue.dropped) == (1, 1)
+
+
+def test_ids_keep_growing_when_the_queue_empties_and_continue_after_reopen(tmp_path: Path) -> None:
+    # The forwarder reads rows after the last id it published: an id handed out again
+    # after the table emptied would never be sent.
+    path = tmp_path / "q.sqlite3"
+    queue = DiskQueue(path, max_rows=100)
+    first = queue.put_many([("t", b"a", False), ("t", b"b", False)])
+    queue.remove(first)
+    assert len(queue) == 0
+    again = queue.put("t", b"c")
+    assert again > max(first)
+    assert [r.payload for r in queue.peek(after_id=max(first))] == [b"c"]
+    later = queue.put("t", b"d")
+    queue.close()
+    reopened = DiskQueue(path, max_rows=100)
+    assert reopened.put("t", b"e") > later
+    assert [r.payload for r in reopened.peek()] == [b"c", b"d", b"e"]
+    reopened.close()
+
+
+def test_queue_files_from_earlier_versions_still_work(tmp_path: Path) -> None:
+    # Files made before ids were given by the queue have an AUTOINCREMENT table.
+    path = tmp_path / "q.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+        " payload BLOB NOT NULL, retain INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO messages (topic, payload) VALUES ('t', x'6f6c64');"
+    )
+    db.close()
+    queue = DiskQueue(path, max_rows=10)
+    queue.put("t", b"new")
+    assert [r.payload for r in queue.peek()] == [b"old", b"new"]
+    queue.close()
