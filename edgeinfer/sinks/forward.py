@@ -1,11 +1,22 @@
-"""The sender thread of store-and-forward: disk queue -> broker, in order, acknowledged.
+"""The sender of store-and-forward: disk queue -> broker, in order, acknowledged.
 
-One thread reads the :class:`~edgeinfer.sinks.queue.DiskQueue` in id order and hands
-rows to a ``publish`` function (paho's, in the MQTT sink) while fewer than ``window``
-are waiting for their acknowledgement. An acknowledged row is deleted from disk; deletes
-are batched into one transaction. After a reconnect, paho first re-sends the messages
-that were in flight (same message ids, DUP flag); the thread waits until those are
-acknowledged before it publishes newer rows, so the broker sees them in order.
+Every row is stored in the :class:`~edgeinfer.sinks.queue.DiskQueue` first. Then:
+
+- **Straight through.** :meth:`Forwarder.offer` hands the row just stored to ``publish``
+  (paho's, in the MQTT sink) from the caller's thread, when it is next in line (nothing
+  older is waiting on disk) and fewer than ``window`` rows are with paho. Paho sends up to
+  its own in-flight limit and keeps the rest in memory, sending each one as an earlier
+  one is acknowledged, from its network thread. No thread of ours wakes per message.
+- **Catching up.** Rows that could not go straight through (broker away, ``window``
+  full, a restart with rows on disk) are read back by the sender thread, in id order, a
+  half window at a time.
+
+An acknowledged row is deleted from disk; deletes are batched into one transaction per
+``DELETE_BATCH`` rows, or when nothing is in flight any more (what ``flush`` waits for).
+After a reconnect, paho first re-sends the messages that were in flight (same message
+ids, DUP flag); newer rows wait until those are acknowledged, so the broker sees them in
+order. Whoever publishes holds ``_publish_lock`` from reading ``_last_id`` to recording
+the message ids, so rows leave in id order and once; paho's callbacks never take it.
 
 Paho may deliver the acknowledgement of a message before ``publish`` has returned its
 message id to us, so unknown ids are remembered (``_early``) and matched afterwards.
@@ -24,6 +35,8 @@ from edgeinfer.sinks.queue import DiskQueue, QueuedMessage
 __all__ = ["Forwarder", "RejectedMessage"]
 
 log = logging.getLogger(__name__)
+
+DELETE_BATCH = 256  # acknowledged rows deleted in one transaction while others are in flight
 
 # Returns the message id when the message was accepted for delivery, None to retry later,
 # and raises RejectedMessage when the message can never be sent.
@@ -46,7 +59,7 @@ class Forwarder:
         publish: Sends one row; returns its message id, or None when not accepted.
         wait_for_ack: True for QoS 1/2 (delete on :meth:`on_ack`), False for QoS 0
             (delete as soon as ``publish`` accepted the row).
-        window: Most rows waiting for an acknowledgement at once.
+        window: Most rows handed to ``publish`` and not yet acknowledged.
         counters: ``sent`` and ``errors`` are added here.
     """
 
@@ -69,10 +82,12 @@ class Forwarder:
         self._early: set[int] = set()  # acknowledged before we knew the message id
         self._foreign: set[int] = set()  # message ids of messages not from the queue
         self._acked: list[int] = []  # row ids to delete
-        self._last_id = 0
+        self._last_id = 0  # the newest row handed to publish
+        self._publish_lock = threading.Lock()
         self._connected = False
         self._draining = False
         self._wake = True  # rows may be on disk from an earlier run
+        self._backlog = True  # rows wait on disk for the thread: acknowledgements wake it
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="edgeinfer-mqtt-forward", daemon=True)
 
@@ -92,8 +107,54 @@ class Forwarder:
     def wake(self) -> None:
         """Tell the thread that new rows are on disk."""
         with self._cond:
-            self._wake = True
+            self._wake_thread()
+
+    def _wake_thread(self) -> None:
+        # Call with _cond held: rows on disk are the thread's to publish. It is woken only
+        # when it can publish now; else the acknowledgement that makes room (or the
+        # reconnect) wakes it, not every row stored meanwhile.
+        self._wake = True
+        self._backlog = True
+        if self._ready() and self._refill_due():
             self._cond.notify_all()
+
+    def offer(self, row: QueuedMessage) -> None:
+        """Publish ``row``, just stored, from this thread if it is next in line; else wake the thread.
+
+        Never blocks on the sender thread, and never raises: the row is on disk already.
+        """
+        with self._cond:
+            if not (self._ready() and row.id == self._last_id + 1 and len(self._inflight) < self._window):
+                self._wake_thread()
+                return
+        if not self._publish_lock.acquire(blocking=False):
+            self.wake()  # the thread is publishing: it reads this row from disk next
+            return
+        try:
+            with self._cond:
+                next_in_line = self._ready() and row.id == self._last_id + 1
+            if next_in_line:
+                self._publish_batch([row])
+            with self._cond:
+                if self._last_id < row.id:
+                    self._wake_thread()  # not taken (paho full, connection lost): from disk later
+                elif len(self._acked) >= DELETE_BATCH:
+                    self._cond.notify_all()  # QoS 0: rows count as delivered once paho took them
+        except Exception:
+            log.exception("MQTT: publishing queued message %d failed; the sender thread retries", row.id)
+            with self._cond:
+                self._wake_thread()
+        finally:
+            self._publish_lock.release()
+
+    def _ready(self) -> bool:
+        # Call with _cond held: rows may be published now.
+        return self._connected and not self._draining and not self._stopping
+
+    def _refill_due(self) -> bool:
+        # Call with _cond held: the thread publishes half a window at a time, so that it
+        # wakes once per batch; paho still holds the other half to send meanwhile.
+        return self._window - len(self._inflight) >= max(1, self._window // 2)
 
     def set_connected(self, connected: bool) -> None:
         """Report the connection state; after a reconnect, in-flight rows drain first."""
@@ -117,8 +178,12 @@ class Forwarder:
             self._acked.append(row_id)
             if not self._inflight:
                 self._draining = False
-            self._wake = True
-            self._cond.notify_all()
+            # Wake the thread for a batch of deletes, for the last acknowledgement (flush
+            # waits for that), or when rows wait on disk for the room this one made.
+            if (not self._inflight or len(self._acked) >= DELETE_BATCH
+                    or (self._backlog and self._refill_due())):
+                self._wake = True
+                self._cond.notify_all()
 
     def expect_foreign(self, mid: int) -> None:
         """Mark ``mid`` as a message that did not come from the queue (status, health)."""
@@ -142,6 +207,7 @@ class Forwarder:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
+                self._cond.notify_all()  # the thread deletes what is acknowledged now, not in a batch
                 self._cond.wait(min(remaining, 0.05))
         return True
 
@@ -156,23 +222,31 @@ class Forwarder:
                 time.sleep(1.0)
 
     def _step(self) -> bool:
-        """Delete acknowledged rows and publish the next batch; False when stopping."""
-        self._delete_acked()
+        """Delete acknowledged rows and publish the next batch from disk; False when stopping."""
+        with self._cond:
+            delete = bool(self._acked) and (len(self._acked) >= DELETE_BATCH or not self._inflight
+                                            or not self._connected or self._stopping)
+        if delete:
+            self._delete_acked()
         with self._cond:
             if self._stopping:
                 return False
-            room = self._window - len(self._inflight)
-            if not (self._connected and not self._draining and room > 0 and self._wake):
+            if not (self._ready() and self._wake and self._refill_due()):
                 if not self._cond.wait(0.5):
                     self._wake = True  # re-read the disk now and then, whatever happened
                 return True
             self._wake = False
-            last_id = self._last_id
-        batch = self._queue.peek(after_id=last_id, limit=room)
-        self._publish_batch(batch)
-        if len(batch) == room:
+        with self._publish_lock:
             with self._cond:
-                self._wake = True
+                last_id = self._last_id
+                room = self._window - len(self._inflight)
+            batch = self._queue.peek(after_id=last_id, limit=room)
+            self._publish_batch(batch)
+            with self._cond:
+                if len(batch) == room or self._last_id != (batch[-1].id if batch else last_id):
+                    self._wake = True  # more on disk, or a row was not taken: again soon
+                elif not self._wake:
+                    self._backlog = False  # read to the end and no row offered since: caught up
         return True
 
     def _publish_batch(self, batch: list[QueuedMessage]) -> None:

@@ -1,9 +1,11 @@
 """MQTT sink: results to a broker with store-and-forward, status, health and commands.
 
-``send`` writes the envelope to a :class:`~edgeinfer.sinks.queue.DiskQueue` (the only
-synchronous step) and returns; a :class:`~edgeinfer.sinks.forward.Forwarder` thread
-publishes rows in order and deletes each one when the broker acknowledges it (QoS 1/2)
-or when paho has taken it (QoS 0). Paho's network thread reconnects with backoff.
+``send`` writes the envelope to a :class:`~edgeinfer.sinks.queue.DiskQueue` and hands it
+to paho when nothing older waits (it never waits for the network); a
+:class:`~edgeinfer.sinks.forward.Forwarder` publishes rows in order and deletes each one
+when the broker acknowledges it (QoS 1/2) or when paho has taken it (QoS 0); its thread
+catches up with the rows stored while the broker was away. Paho's network thread
+reconnects with backoff.
 
 Topics for device ``cam1`` (the result topic is a template over ``device_id``,
 ``stream`` and ``model``)::
@@ -53,7 +55,10 @@ __all__ = ["DEFAULT_TOPIC", "PASSWORD_ENV", "MqttOptions", "MqttSink", "TlsOptio
 
 log = logging.getLogger(__name__)
 
-_WINDOW = 100  # rows in flight at once; enough to hide the broker round trip on a LAN
+_WINDOW = 100  # messages in flight on the connection; enough to hide the broker round trip on a LAN
+# Queued rows paho holds in memory (in flight or next): it sends the next one on each
+# acknowledgement itself, so the forwarder thread wakes once per half of these, not per message.
+_HELD = 1000
 _OK = paho.MQTTErrorCode.MQTT_ERR_SUCCESS
 _NO_CONN = paho.MQTTErrorCode.MQTT_ERR_NO_CONN
 
@@ -117,7 +122,7 @@ class MqttSink(BaseSink):
         self._forwarder = Forwarder(
             self._queue, functools.partial(_publish_row, self._client, options.qos),
             wait_for_ack=options.qos > 0,
-            window=_WINDOW, counters=self._counters,
+            window=_HELD, counters=self._counters,
         )
         self._forwarder.start()
         self._client.connect_async(options.host, options.port, keepalive=options.keepalive_s)
@@ -143,7 +148,7 @@ class MqttSink(BaseSink):
                 raise ConfigError(f"mqtt tls files cannot be used ({opts.tls}): {exc}") from exc
         client.will_set(self.status_topic, "offline", qos=1, retain=True)
         client.max_inflight_messages_set(_WINDOW + 8)
-        client.max_queued_messages_set(_WINDOW + 64)
+        client.max_queued_messages_set(_HELD + 64)  # room for status, health and replies too
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -170,12 +175,13 @@ class MqttSink(BaseSink):
             return
         topic = self._topic(envelope.get("device_id", self.device_id), envelope.get("stream", ""),
                             envelope.get("model", ""))
+        payload, retain = encode_envelope(envelope), self.options.retain
         try:
-            self._queue.put(topic, encode_envelope(envelope), retain=self.options.retain)
+            row_id = self._queue.put(topic, payload, retain=retain)
         except SinkError:
             self._counters.add("errors")
             raise
-        self._forwarder.wake()
+        self._forwarder.offer(QueuedMessage(row_id, topic, payload, retain))
 
     def _topic(self, device_id: object, stream: object, model: object) -> str:
         key = (device_id, stream, model)

@@ -23,6 +23,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.published: list[bytes] = []
+        self.threads: list[str] = []
         self.next_mid = 1
         self.on_publish: Callable[[int], None] | None = None
         self.lock = threading.Lock()
@@ -34,6 +35,7 @@ class Recorder:
             mid = self.next_mid
             self.next_mid += 1
             self.published.append(row.payload)
+            self.threads.append(threading.current_thread().name)
         if self.on_publish is not None:
             self.on_publish(mid)
         return mid
@@ -70,11 +72,13 @@ def test_window_limits_unacknowledged_rows_and_acks_delete_them(parts: tuple) ->
     assert recorder.published == [b"0", b"1", b"2"]  # the window is full: nothing more
     forwarder.on_ack(1)
     assert settle(lambda: len(recorder.published) == 4)
-    assert settle(lambda: len(queue) == 4) and counters.snapshot()["sent"] == 1
+    time.sleep(0.1)
+    assert len(queue) == 5  # deletes wait for a batch, or for the last acknowledgement
     for mid in (2, 3, 4, 5):
         forwarder.on_ack(mid)
     assert forwarder.wait_delivered(3.0)
     assert recorder.published == [b"0", b"1", b"2", b"3", b"4"]
+    assert len(queue) == 0 and counters.snapshot()["sent"] == 5
 
 
 def test_after_reconnect_in_flight_rows_drain_before_new_ones(parts: tuple) -> None:
@@ -128,3 +132,89 @@ def test_a_row_that_can_never_be_sent_is_dropped_and_counted(parts: tuple) -> No
     assert forwarder.wait_delivered(3.0)  # the bad row does not block the ones behind it
     assert recorder.published == [b"a", b"b"]
     assert counters.snapshot()["errors"] == 1 and counters.snapshot()["sent"] == 2
+
+
+def put_and_offer(queue: DiskQueue, forwarder: Forwarder, payload: bytes) -> None:
+    """What MqttSink.send does: store, then offer the stored row."""
+    row_id = queue.put("t", payload)
+    forwarder.offer(QueuedMessage(row_id, "t", payload, False))
+
+
+def test_offer_publishes_from_the_callers_thread_when_next_in_line(parts: tuple) -> None:
+    queue, recorder, forwarder, _ = parts
+    forwarder.set_connected(True)
+    assert settle(lambda: forwarder.inflight == 0)
+    time.sleep(0.1)  # the thread has looked at the (empty) disk
+    put_and_offer(queue, forwarder, b"a")
+    assert recorder.published == [b"a"]  # already: no thread had to wake for it
+    assert recorder.threads == [threading.current_thread().name]
+
+
+def test_offered_rows_wait_behind_older_rows_on_disk_and_a_full_window(parts: tuple) -> None:
+    queue, recorder, forwarder, _ = parts
+    queue.put_many([("t", b"old", False)])  # stored while disconnected: the thread's to send
+    put_and_offer(queue, forwarder, b"0")
+    assert recorder.published == []  # not connected
+    forwarder.set_connected(True)
+    assert settle(lambda: recorder.published == [b"old", b"0"])
+    for i in range(1, 4):
+        put_and_offer(queue, forwarder, str(i).encode())
+    assert recorder.published == [b"old", b"0", b"1"]  # window of 3: the rest wait on disk
+    forwarder.on_ack(1)  # half the window (one row, of three) is free again
+    assert settle(lambda: recorder.published == [b"old", b"0", b"1", b"2"])
+    for mid in (2, 3, 4, 5):
+        forwarder.on_ack(mid)
+    assert forwarder.wait_delivered(3.0)
+    assert recorder.published == [b"old", b"0", b"1", b"2", b"3"]
+
+
+def test_concurrent_senders_and_acknowledgements_keep_id_order_and_send_each_once(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_rows=10_000)
+    recorder = Recorder()
+    counters = SinkCounters()
+    forwarder = Forwarder(queue, recorder, wait_for_ack=True, window=16, counters=counters)
+    acks: list[int] = []
+    acks_ready = threading.Condition()
+
+    def publish(row: QueuedMessage) -> int:
+        with recorder.lock:  # payload order and message id order must agree
+            mid = recorder(row)
+            ids.append(row.id)
+        with acks_ready:
+            acks.append(mid)
+            acks_ready.notify()
+        return mid
+
+    ids: list[int] = []
+    forwarder._publish = publish  # the broker: acknowledges each message from its own thread
+    stop = threading.Event()
+
+    def broker() -> None:
+        while not stop.is_set():
+            with acks_ready:
+                acks_ready.wait_for(lambda: acks or stop.is_set(), timeout=0.1)
+                batch, acks[:] = list(acks), []
+            for mid in batch:
+                forwarder.on_ack(mid)
+
+    recorder.lock = threading.RLock()
+    ack_thread = threading.Thread(target=broker)
+    ack_thread.start()
+    forwarder.start()
+    forwarder.set_connected(True)
+    senders = [threading.Thread(target=lambda k=k: [put_and_offer(queue, forwarder, f"{k}-{i}".encode())
+                                                    for i in range(300)]) for k in range(2)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join()
+    try:
+        assert forwarder.wait_delivered(10.0)
+    finally:
+        stop.set()
+        ack_thread.join()
+        forwarder.stop()
+        queue.close()
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) == 600
+    assert counters.snapshot()["sent"] == 600
+    assert sorted(recorder.published) == sorted(f"{k}-{i}".encode() for k in range(2) for i in range(300))
