@@ -37,6 +37,7 @@ __all__ = ["Forwarder", "RejectedMessage"]
 log = logging.getLogger(__name__)
 
 DELETE_BATCH = 256  # acknowledged rows deleted in one transaction while others are in flight
+REREAD_S = 0.5  # the sender thread looks at the disk at least this often
 
 # Returns the message id when the message was accepted for delivery, None to retry later,
 # and raises RejectedMessage when the message can never be sent.
@@ -89,6 +90,7 @@ class Forwarder:
         self._wake = True  # rows may be on disk from an earlier run
         self._backlog = True  # rows wait on disk for the thread: acknowledgements wake it
         self._stopping = False
+        self._reread_at = 0.0
         self._thread = threading.Thread(target=self._run, name="edgeinfer-mqtt-forward", daemon=True)
 
     def start(self) -> None:
@@ -232,8 +234,14 @@ class Forwarder:
             if self._stopping:
                 return False
             if not (self._ready() and self._wake and self._refill_due()):
-                if not self._cond.wait(0.5):
-                    self._wake = True  # re-read the disk now and then, whatever happened
+                # Re-read the disk now and then, whatever happened (a row paho did not take);
+                # by the clock, as flush() notifies the thread often.
+                now = time.monotonic()
+                if now >= self._reread_at:
+                    self._wake = True
+                    self._reread_at = now + REREAD_S
+                else:
+                    self._cond.wait(self._reread_at - now)
                 return True
             self._wake = False
         with self._publish_lock:
@@ -243,8 +251,10 @@ class Forwarder:
             batch = self._queue.peek(after_id=last_id, limit=room)
             self._publish_batch(batch)
             with self._cond:
-                if len(batch) == room or self._last_id != (batch[-1].id if batch else last_id):
-                    self._wake = True  # more on disk, or a row was not taken: again soon
+                if self._last_id != (batch[-1].id if batch else last_id):
+                    pass  # paho did not take a row: the next acknowledgement or re-read retries it
+                elif len(batch) == room:
+                    self._wake = True  # more may be on disk
                 elif not self._wake:
                     self._backlog = False  # read to the end and no row offered since: caught up
         return True

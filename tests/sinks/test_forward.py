@@ -218,3 +218,32 @@ def test_concurrent_senders_and_acknowledgements_keep_id_order_and_send_each_onc
     assert ids == sorted(ids) and len(ids) == len(set(ids)) == 600
     assert counters.snapshot()["sent"] == 600
     assert sorted(recorder.published) == sorted(f"{k}-{i}".encode() for k in range(2) for i in range(300))
+
+
+def test_a_row_paho_does_not_take_is_retried_in_order(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_rows=100)
+    recorder = Recorder()
+    refusals = {b"1": 2}  # paho's queue is full the first two times b"1" is offered to it
+    calls: list[bytes] = []
+
+    def publish(row: QueuedMessage) -> int | None:
+        calls.append(row.payload)
+        if refusals.get(row.payload, 0) > 0:
+            refusals[row.payload] -= 1
+            return None
+        return recorder(row)
+
+    counters = SinkCounters()
+    forwarder = Forwarder(queue, publish, wait_for_ack=True, window=8, counters=counters)
+    recorder.on_publish = forwarder.on_ack
+    forwarder.start()
+    forwarder.set_connected(True)
+    try:
+        for i in range(4):
+            put_and_offer(queue, forwarder, str(i).encode())
+        assert forwarder.wait_delivered(5.0)
+    finally:
+        forwarder.stop()
+        queue.close()
+    assert recorder.published == [b"0", b"1", b"2", b"3"]  # b"2" and b"3" waited behind b"1"
+    assert calls.count(b"1") == 3 and len(calls) < 20  # retried, without spinning
