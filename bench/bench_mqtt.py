@@ -137,7 +137,7 @@ def sink_rate(port: int, envelopes: list[dict[str, Any]], folder: Path) -> tuple
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Run the benchmark; ``quick`` sends fewer messages in fewer rounds."""
-    count, rounds = (3000, 3) if quick else (20000, 5)
+    count, rounds = (3000, 3) if quick else (20000, 7)
     envelopes = make_envelopes(count)
     ours: list[float] = []
     base: list[float] = []

@@ -12,7 +12,9 @@ Every row is stored in the :class:`~edgeinfer.sinks.queue.DiskQueue` first. Then
   half window at a time.
 
 An acknowledged row is deleted from disk; deletes are batched into one transaction per
-``DELETE_BATCH`` rows, or when nothing is in flight any more (what ``flush`` waits for).
+``DELETE_BATCH`` rows or per ``REREAD_S`` seconds, and done at once when ``flush`` waits.
+(Delivery is at-least-once: after a crash, rows acknowledged in that last moment are sent
+again.)
 After a reconnect, paho first re-sends the messages that were in flight (same message
 ids, DUP flag); newer rows wait until those are acknowledged, so the broker sees them in
 order. Whoever publishes holds ``_publish_lock`` from reading ``_last_id`` to recording
@@ -125,23 +127,17 @@ class Forwarder:
 
         Never blocks on the sender thread, and never raises: the row is on disk already.
         """
-        with self._cond:
-            if not (self._ready() and row.id == self._last_id + 1 and len(self._inflight) < self._window):
-                self._wake_thread()
-                return
         if not self._publish_lock.acquire(blocking=False):
             self.wake()  # the thread is publishing: it reads this row from disk next
             return
         try:
             with self._cond:
-                next_in_line = self._ready() and row.id == self._last_id + 1
-            if next_in_line:
-                self._publish_batch([row])
-            with self._cond:
-                if self._last_id < row.id:
+                if not (self._ready() and row.id == self._last_id + 1 and len(self._inflight) < self._window):
+                    self._wake_thread()
+                    return
+            if not self._publish_batch([row]):
+                with self._cond:
                     self._wake_thread()  # not taken (paho full, connection lost): from disk later
-                elif len(self._acked) >= DELETE_BATCH:
-                    self._cond.notify_all()  # QoS 0: rows count as delivered once paho took them
         except Exception:
             log.exception("MQTT: publishing queued message %d failed; the sender thread retries", row.id)
             with self._cond:
@@ -178,12 +174,13 @@ class Forwarder:
                 self._early.add(mid)
                 return
             self._acked.append(row_id)
-            if not self._inflight:
+            drained = self._draining and not self._inflight
+            if drained:
                 self._draining = False
-            # Wake the thread for a batch of deletes, for the last acknowledgement (flush
-            # waits for that), or when rows wait on disk for the room this one made.
-            if (not self._inflight or len(self._acked) >= DELETE_BATCH
-                    or (self._backlog and self._refill_due())):
+            # Wake the thread for a batch of deletes, when rows wait on disk for the room
+            # this one made, or once the messages re-sent after a reconnect are all in.
+            # Smaller runs of deletes wait for its next look (REREAD_S) or for flush().
+            if len(self._acked) >= DELETE_BATCH or drained or (self._backlog and self._refill_due()):
                 self._wake = True
                 self._cond.notify_all()
 
@@ -227,7 +224,8 @@ class Forwarder:
         """Delete acknowledged rows and publish the next batch from disk; False when stopping."""
         with self._cond:
             delete = bool(self._acked) and (len(self._acked) >= DELETE_BATCH or not self._inflight
-                                            or not self._connected or self._stopping)
+                                            or not self._connected or self._stopping
+                                            or time.monotonic() >= self._reread_at)
         if delete:
             self._delete_acked()
         with self._cond:
@@ -249,9 +247,9 @@ class Forwarder:
                 last_id = self._last_id
                 room = self._window - len(self._inflight)
             batch = self._queue.peek(after_id=last_id, limit=room)
-            self._publish_batch(batch)
+            all_taken = self._publish_batch(batch)
             with self._cond:
-                if self._last_id != (batch[-1].id if batch else last_id):
+                if not all_taken:
                     pass  # paho did not take a row: the next acknowledgement or re-read retries it
                 elif len(batch) == room:
                     self._wake = True  # more may be on disk
@@ -259,28 +257,49 @@ class Forwarder:
                     self._backlog = False  # read to the end and no row offered since: caught up
         return True
 
-    def _publish_batch(self, batch: list[QueuedMessage]) -> None:
-        for row in batch:
-            try:
-                mid = self._publish(row)
-            except RejectedMessage as exc:
-                log.error("MQTT: dropping queued message %d that cannot be sent: %s", row.id, exc)
-                self._queue.remove([row.id])
-                self._counters.add("errors")
-                with self._cond:
-                    self._last_id = row.id
-                continue
-            if mid is None:
-                return  # not accepted (no connection, paho queue full): retry later from this row
+    def _publish_batch(self, batch: list[QueuedMessage]) -> bool:
+        """Hand rows to ``publish`` in order until one is not taken (call with ``_publish_lock`` held).
+
+        The message ids are recorded together at the end, under one hold of ``_cond``:
+        acknowledgements that arrive meanwhile wait in ``_early``.
+
+        Returns:
+            True when every row was taken (or dropped as one that can never be sent).
+        """
+        taken: list[tuple[int, int]] = []  # (message id, row id)
+        rejected: list[int] = []
+        last_id = None
+        try:
+            for row in batch:
+                try:
+                    mid = self._publish(row)
+                except RejectedMessage as exc:
+                    log.error("MQTT: dropping queued message %d that cannot be sent: %s", row.id, exc)
+                    rejected.append(row.id)
+                    last_id = row.id
+                    continue
+                if mid is None:
+                    break  # not accepted (no connection, paho queue full): retry later from this row
+                taken.append((mid, row.id))
+                last_id = row.id
+        finally:
+            if rejected:
+                self._queue.remove(rejected)
+                self._counters.add("errors", len(rejected))
             with self._cond:
-                self._last_id = row.id
-                if not self._wait_for_ack:
-                    self._acked.append(row.id)
-                elif mid in self._early:
-                    self._early.discard(mid)
-                    self._acked.append(row.id)
-                else:
-                    self._inflight[mid] = row.id
+                if last_id is not None:
+                    self._last_id = last_id
+                for mid, row_id in taken:
+                    if not self._wait_for_ack:
+                        self._acked.append(row_id)
+                    elif mid in self._early:
+                        self._early.discard(mid)
+                        self._acked.append(row_id)
+                    else:
+                        self._inflight[mid] = row_id
+                if len(self._acked) >= DELETE_BATCH:
+                    self._cond.notify_all()  # QoS 0: rows count as delivered once paho took them
+        return len(taken) + len(rejected) == len(batch)
 
     def _delete_acked(self) -> None:
         with self._cond:
