@@ -198,6 +198,12 @@ class Forwarder:
         with self._cond:
             return len(self._inflight)
 
+    @property
+    def awaiting_delete(self) -> int:
+        """Rows delivered (acknowledged) whose delete from disk waits for the next batch."""
+        with self._cond:
+            return len(self._acked)
+
     def wait_delivered(self, timeout_s: float) -> bool:
         """Wait until the queue is empty; True if it emptied within ``timeout_s`` seconds."""
         deadline = time.monotonic() + timeout_s

@@ -201,7 +201,8 @@ class MqttSink(BaseSink):
         """``sent`` (acknowledged), ``queued`` (on disk), ``dropped`` (queue full, all time),
         ``errors``, ``skipped`` (on_change / max_rate_hz), ``inflight``, ``connected`` (0/1)."""
         values = self._counters.snapshot()
-        values["queued"] = len(self._queue)
+        # Delivered rows still on disk until their batched delete are not waiting any more.
+        values["queued"] = max(0, len(self._queue) - self._forwarder.awaiting_delete)
         values["dropped"] += self._queue.dropped
         values["inflight"] = self._forwarder.inflight
         values["connected"] = int(self.connected)
