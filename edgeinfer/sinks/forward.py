@@ -93,6 +93,7 @@ class Forwarder:
         self._backlog = True  # rows wait on disk for the thread: acknowledgements wake it
         self._stopping = False
         self._reread_at = 0.0
+        self._flush_waiters = 0
         self._thread = threading.Thread(target=self._run, name="edgeinfer-mqtt-forward", daemon=True)
 
     def start(self) -> None:
@@ -180,7 +181,9 @@ class Forwarder:
             # Wake the thread for a batch of deletes, when rows wait on disk for the room
             # this one made, or once the messages re-sent after a reconnect are all in.
             # Smaller runs of deletes wait for its next look (REREAD_S) or for flush().
-            if len(self._acked) >= DELETE_BATCH or drained or (self._backlog and self._refill_due()):
+            flushed = self._flush_waiters > 0 and not self._inflight
+            if (len(self._acked) >= DELETE_BATCH or drained or flushed
+                    or (self._backlog and self._refill_due())):
                 self._wake = True
                 self._cond.notify_all()
 
@@ -208,12 +211,16 @@ class Forwarder:
         """Wait until the queue is empty; True if it emptied within ``timeout_s`` seconds."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            while len(self._queue) > 0 or self._acked:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.notify_all()  # the thread deletes what is acknowledged now, not in a batch
-                self._cond.wait(min(remaining, 0.05))
+            self._flush_waiters += 1  # the last acknowledgement wakes the thread to delete at once
+            try:
+                while len(self._queue) > 0 or self._acked:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.notify_all()  # the thread deletes what is acknowledged now, not in a batch
+                    self._cond.wait(min(remaining, 0.05))
+            finally:
+                self._flush_waiters -= 1
         return True
 
     def _run(self) -> None:
