@@ -27,14 +27,13 @@ compiler and some NPUs want); edgeinfer quantizes frames for it either way.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _digits import check_artifact, print_report  # beside this script
+from _digits import report_and_check  # beside this script
 
 CARD: dict[str, Any] = {
     "task": "classification",
@@ -101,14 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     artifact = args.out / f"digits_keras_int8.{args.to}"
     report = converters.convert(model, to=args.to, quantize="int8", calibration=calibration, card=CARD,
                                 out=artifact, verbose=False)
-    print_report(report)
-    print(f"wrote {artifact} and {artifact}.report.json")
-    int8_accuracy = check_artifact(artifact, data, args.show)
-    print(f"int8 accuracy on {len(data.test_labels)} unseen digits: {int8_accuracy:.1%} "
-          f"(float {float_accuracy:.1%})")
-    summary = {"artifact": str(artifact), "float_accuracy": float_accuracy, "int8_accuracy": int8_accuracy,
-               "passed": report.passed, "sizes_bytes": report.sizes_bytes}
-    (args.out / f"summary_{args.to}.json").write_text(json.dumps(summary, indent=2))
+    report_and_check(report, artifact, data, float_accuracy, out=args.out, to=args.to, show=args.show)
     return 0
 
 
