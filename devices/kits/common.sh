@@ -73,6 +73,15 @@ parse_args() {
     done
 }
 
+# The opening steps of every install.sh: its options, the board (the kit's own
+# check_board), the Python version, root.
+begin_install() {
+    parse_args "$@"
+    check_board
+    check_python
+    require_root
+}
+
 require_root() {
     if [[ ${DRY_RUN} -eq 0 && ${EUID} -ne 0 ]]; then
         die "run it as root: sudo $0 (or look first: $0 --dry-run)"

@@ -60,10 +60,7 @@ RULE
 }
 
 main() {
-    parse_args "$@"
-    check_board
-    check_python
-    require_root
+    begin_install "$@"
     apt_install python3-venv python3-pip
     install_runtime
     create_service_user video plugdev apex

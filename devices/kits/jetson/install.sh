@@ -52,10 +52,7 @@ install_onnxruntime_gpu() {
 }
 
 main() {
-    parse_args "$@"
-    check_board
-    check_python
-    require_root
+    begin_install "$@"
     apt_install python3-venv python3-pip
     # JetPack's OpenCV has GStreamer (CSI cameras); the pip wheels do not.
     if ! "${PYTHON}" -c 'import cv2' >/dev/null 2>&1; then

@@ -45,10 +45,7 @@ check_board() {
 }
 
 main() {
-    parse_args "$@"
-    check_board
-    check_python
-    require_root
+    begin_install "$@"
     # picamera2 comes from apt (it needs libcamera's Python bindings); the venv sees it.
     apt_install python3-venv python3-pip python3-picamera2
     if [[ -n ${EDGETPU_RUNTIME:-} ]]; then
