@@ -24,7 +24,6 @@ The pipeline knows no model format: it uses the model card, the input spec and `
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
@@ -285,10 +284,18 @@ class Pipeline:
     def _step_loop(self, index: int, name: str, step: Step, lane: _Lane) -> None:
         inbox, outbox = self._channels[index], self._channels[index + 1]
         first, last = index == 0, index == len(self._steps) - 1
+        newest_only = self._newest_only[index + 1]
+
+        def emit(done: Job) -> None:
+            settled = self._settle(done) if last else done
+            if settled is not None and outbox.put(settled, replace_oldest=newest_only):
+                self._count("dropped")
+
         consecutive_errors = 0
         try:
             while True:
                 with lane.taking:
+                    lane.wait_for_room()
                     if first:
                         self._resumed.wait()
                     item = inbox.get()
@@ -304,12 +311,8 @@ class Pipeline:
                     consecutive_errors += 1
                     self._on_error(exc, item, name, consecutive_errors)
                 finally:
-                    # Hand on in the order taken, also when this item failed (its turn passes).
-                    with lane.turn(ticket):
-                        if done is not None and last:
-                            done = self._settle(done)
-                        if done is not None and outbox.put(done, replace_oldest=self._newest_only[index + 1]):
-                            self._count("dropped")
+                    # Handed on in the order taken, also when this item failed (its turn passes).
+                    lane.hand_on(ticket, done, emit)
         except BaseException as exc:
             self._fail(exc, index)
         finally:
@@ -410,9 +413,12 @@ class Pipeline:
 class _Lane:
     """The worker threads of one stage: they take items one at a time and hand them on in that order.
 
-    A worker takes an item and a ticket under :attr:`taking`, works on it unlocked, then
-    waits in :meth:`turn` until every earlier ticket has been handed on. With one worker
-    the locks are never contended.
+    A worker takes an item and a ticket under :attr:`taking` and works on it unlocked.
+    :meth:`hand_on` never makes it wait for a slower worker: an item finished ahead of its
+    turn is left for whichever worker hands on the item before it, and the finishing
+    worker goes on to the next frame (waiting would leave its core idle). At most
+    ``2 * workers`` items are taken and not yet handed on (:meth:`wait_for_room`), which
+    bounds the frames held. With one worker the locks are never contended.
     """
 
     def __init__(self, workers: int) -> None:
@@ -421,23 +427,50 @@ class _Lane:
         self._issued = 0
         self._next = 0
         self._alive = workers
+        self._limit = 2 * workers
+        self._ready: dict[int, Any] = {}
+        self._emitting = False
 
     def ticket(self) -> int:
         """The next ticket (call with :attr:`taking` held)."""
         self._issued += 1
         return self._issued - 1
 
-    @contextlib.contextmanager
-    def turn(self, ticket: int) -> Iterator[None]:
-        """Wait until ``ticket`` is next; the turn passes on when the block ends, however it ends."""
+    def wait_for_room(self) -> None:
+        """Block while ``2 * workers`` items are taken and not yet handed on."""
         with self._turns:
-            while self._next != ticket:
+            while self._issued - self._next >= self._limit:
                 self._turns.wait()
+
+    def hand_on(self, ticket: int, item: Any, emit: Callable[[Any], None]) -> None:
+        """Hand ``item`` (``None`` for a failed one) on in ticket order through ``emit``.
+
+        The caller emits its own item and every later one already finished when its
+        ticket is next and nobody else is emitting; otherwise it leaves the item for the
+        worker that is. ``emit`` runs outside the lock, one call at a time, in order.
+        """
+        with self._turns:
+            self._ready[ticket] = item
+            if self._emitting or ticket != self._next:
+                return
+            self._emitting = True
+        while True:
+            with self._turns:
+                if self._next not in self._ready:
+                    self._emitting = False  # in the same hold as the check: no item is left behind
+                    return
+                item = self._ready.pop(self._next)
             try:
-                yield
+                if item is not None:
+                    emit(item)
+            except BaseException:
+                with self._turns:
+                    self._emitting = False
+                raise
             finally:
-                self._next += 1
-                self._turns.notify_all()
+                with self._turns:
+                    self._next += 1
+                    self._turns.notify_all()
 
     def leave(self) -> bool:
         """A worker ends; True for the last one (which ends the stage's output)."""

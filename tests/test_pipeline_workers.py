@@ -119,6 +119,35 @@ def test_workers_overlap_and_order_survives_out_of_order_completion() -> None:
     assert stats.frames_published == 30
 
 
+def test_a_worker_ahead_goes_on_to_new_frames_up_to_a_bound() -> None:
+    """While one worker is stuck on frame 0, the other keeps working (not idle in a queue for
+    its turn), up to 2 * workers frames taken and not handed on; order is kept."""
+    done_while_stuck: list[int] = []
+    lock, enough = threading.Lock(), threading.Event()
+
+    def infer(image: np.ndarray) -> Regression:
+        index = decode_index(image)
+        if index == 0:
+            enough.wait(2.0)  # held until the other worker has done 3 frames (or 2 s)
+            with lock:
+                done_while_stuck.append(-1)  # marks where frame 0 finished
+        else:
+            time.sleep(0.005)
+            with lock:
+                done_while_stuck.append(index)
+                if len(done_while_stuck) == 3:
+                    enough.set()
+        return Regression(values=np.array([index], np.float32), names=("index",))
+
+    sink = MemorySink()
+    start = time.monotonic()
+    stats = Pipeline(ReplaySource(index_frames(12)), infer, [sink], device_id="d", workers=2).run()
+    assert enough.is_set() and time.monotonic() - start < 1.5  # frames 1-3 finished while 0 was held
+    assert done_while_stuck[:4] == [1, 2, 3, -1]  # and no 4th: at most 4 frames out of order
+    assert [e["frame_index"] for e in sink.envelopes] == list(range(12))
+    assert stats.frames_published == 12
+
+
 def test_one_worker_runs_one_frame_at_a_time() -> None:
     infer = uneven({0: 0.005, 1: 0.0})
     Pipeline(ReplaySource(index_frames(20)), infer, [MemorySink()], device_id="d").run()
