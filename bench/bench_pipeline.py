@@ -25,6 +25,7 @@ Run: ``python bench/bench_pipeline.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import tempfile
@@ -155,18 +156,35 @@ def pipeline_fps(model: Any, video: Path, out: Path, workers: int = 1) -> float:
     return stats.frames_published / (time.perf_counter() - start)
 
 
+def with_cpu(call: Any) -> tuple[float, float]:
+    """``call()``'s frames per second, and the cores this process kept busy meanwhile (CPU time / wall time)."""
+    times, start = os.times(), time.perf_counter()
+    fps = call()
+    after, wall = os.times(), time.perf_counter() - start
+    return fps, (after.user + after.system - times.user - times.system) / wall
+
+
 def throughput_row(model_path: Path, video: Path, tmp: Path, rounds: int) -> dict[str, Any]:
-    """Row 1, measured in alternating rounds so both sides see the same machine load."""
+    """Row 1, measured in alternating rounds so both sides see the same machine load.
+
+    Also recorded: the cores each side kept busy, its CPU per frame, and the ceiling, what
+    a pipeline with no overhead could reach on these cores: ``cores / CPU per frame of the
+    one-thread loop`` over the faster sequential loop, per round.
+    """
     runs: dict[str, list[float]] = {}
+    busy: dict[str, list[float]] = {}
     models = {threads: edgeinfer.load(model_path, threads=threads, card=CARD) for threads in {1, CORES}}
     try:
         for model in models.values():
             model.predict(np.zeros((720, 1280, 3), np.uint8))
         for r in range(rounds):
-            for threads, model in models.items():
-                runs.setdefault(f"sequential_{threads}", []).append(
-                    sequential_fps(model, video, tmp / f"seq{threads}_{r}.jsonl"))
-            runs.setdefault("pipeline", []).append(pipeline_fps(models[1], video, tmp / f"p{r}.jsonl", CORES))
+            calls = {f"sequential_{t}": functools.partial(sequential_fps, m, video, tmp / f"seq{t}_{r}.jsonl")
+                     for t, m in models.items()}
+            calls["pipeline"] = functools.partial(pipeline_fps, models[1], video, tmp / f"p{r}.jsonl", CORES)
+            for name, call in calls.items():
+                fps, cores = with_cpu(call)
+                runs.setdefault(name, []).append(fps)
+                busy.setdefault(name, []).append(cores)
     finally:
         for model in models.values():
             model.close()
@@ -174,6 +192,10 @@ def throughput_row(model_path: Path, video: Path, tmp: Path, rounds: int) -> dic
     # same round): the machine's speed drifts between rounds, both sides of a round see the same.
     paired = [p / max(runs[f"sequential_{t}"][r] for t in models) for r, p in enumerate(runs["pipeline"])]
     ratio = float(np.median(paired))
+    ceiling = [CORES * fps / busy["sequential_1"][r] / max(runs[f"sequential_{t}"][r] for t in models)
+               for r, fps in enumerate(runs["sequential_1"])]
+    cpu_ms = {name: float(np.median([1000 * b / f for b, f in zip(busy[name], runs[name], strict=True)]))
+              for name in runs}
     median = {name: float(np.median(values)) for name, values in runs.items()}
     fps = median.pop("pipeline")
     base = max(median.values())
@@ -181,7 +203,10 @@ def throughput_row(model_path: Path, video: Path, tmp: Path, rounds: int) -> dic
                "frames/s", round(base, 2), ">= 1.5x", ratio >= 1.5, ratio=round(ratio, 3),
                round_ratios=[round(x, 3) for x in paired],
                sequential_fps_by_threads={k: round(v, 2) for k, v in median.items()},
-               pipeline_workers=CORES, pipeline_threads_per_worker=1, rounds=rounds)
+               pipeline_workers=CORES, pipeline_threads_per_worker=1, rounds=rounds,
+               busy_cores={k: round(float(np.median(v)), 3) for k, v in busy.items()},
+               cpu_ms_per_frame={k: round(v, 2) for k, v in cpu_ms.items()},
+               ceiling_ratio=round(float(np.median(ceiling)), 3))
 
 
 def freshness_row(model_path: Path, video: Path, tmp: Path, seconds: float) -> dict[str, Any]:
