@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import edgeinfer
-from edgeinfer.errors import AcceleratorError
+from edgeinfer.errors import AcceleratorError, InputError
 from tests.model_factory import onnx_cnn_bytes, onnx_int8_path
 
 ort = pytest.importorskip("onnxruntime")
@@ -27,6 +27,24 @@ def test_float_onnx_bit_for_bit_and_dynamic_batch() -> None:
         assert model.inputs[0].shape == (-1, 3, 16, 16)
         out = model.run({"x": x})["y"]
     np.testing.assert_array_equal(out, direct(data, x))
+
+
+def test_repeated_calls_keep_checking_what_changes() -> None:
+    """After a shape has been accepted (the quick path), a new batch size still runs and a wrong
+    shape, dtype or layout is still caught or converted, not passed to the session."""
+    data = onnx_cnn_bytes()
+    rng = np.random.default_rng(2)
+    one, two = (rng.uniform(0, 1, (n, 3, 16, 16)).astype(np.float32) for n in (1, 2))
+    with edgeinfer.load(data) as model:
+        for _ in range(2):
+            np.testing.assert_array_equal(model.run(one)["y"], direct(data, one))
+        np.testing.assert_array_equal(model.run(two)["y"], direct(data, two))
+        with pytest.raises(InputError, match="16, 16"):
+            model.run(np.zeros((1, 3, 8, 8), np.float32))
+        np.testing.assert_array_equal(model.run(one.astype(np.float64))["y"], direct(data, one))
+        strided = np.asfortranarray(one)
+        np.testing.assert_array_equal(model.run(strided)["y"], direct(data, one))
+        np.testing.assert_array_equal(model.run(one)["y"], direct(data, one))
 
 
 def test_float64_input_is_cast() -> None:
