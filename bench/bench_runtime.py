@@ -122,25 +122,26 @@ def overhead_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]
     import edgeinfer
 
     rows = []
-    rounds, per = (6, 5) if quick else (20, 10)
+    rounds, per = (16, 10) if quick else (20, 10)
     for fmt, direct in (("tflite", direct_tflite), ("onnx", direct_onnx)):
         separate, x = direct(paths[f"{fmt}_float"])
         with edgeinfer.load(paths[f"{fmt}_float"], threads=THREADS) as model:
             own = own_interpreter_call(model)
-            ours, base = interleaved_ms(lambda m=model, x=x: m.run(x), lambda f=own, x=x: f(x),
-                                        rounds=rounds, per_round=per)
+            wrapped = interleaved_ms(lambda m=model, x=x: m.run(x), lambda f=own, x=x: f(x),
+                                     rounds=rounds, per_round=per)
             # Its own interleaving: a ratio only holds between figures taken in the same minutes.
-            ours_again, other = interleaved_ms(lambda m=model, x=x: m.run(x), separate, rounds=rounds,
-                                               per_round=per)
-        rows.append(row(f"Model.run, MobileNetV2 float {fmt}", ours, "ms", base, "<= 1.03x", ours / base <= 1.03,
+            apart = interleaved_ms(lambda m=model, x=x: m.run(x), separate, rounds=rounds, per_round=per)
+        rows.append(row(f"Model.run, MobileNetV2 float {fmt}", wrapped.candidate_ms, "ms", wrapped.baseline_ms,
+                        "<= 1.03x", wrapped.ratio <= 1.03, ratio=wrapped.ratio,
                         baseline_kind="direct calls on the same interpreter",
-                        separate_interpreter_ms=other, separate_interpreter_ratio=ours_again / other))
+                        separate_interpreter_ms=apart.baseline_ms, separate_interpreter_ratio=apart.ratio))
     tiny = tiny_tflite(CACHE)
     with edgeinfer.load(tiny, threads=THREADS) as model:
         own = own_interpreter_call(model)
         shape = [max(d, 1) for d in model.inputs[0].shape]
         x = np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32)
-        ours, base = interleaved_ms(lambda: model.run(x), lambda: own(x), rounds=20, per_round=500 if quick else 2000)
+        ours, base, _ = interleaved_ms(lambda: model.run(x), lambda: own(x), rounds=20,
+                                       per_round=500 if quick else 2000)
     extra_us = (ours - base) * 1000
     rows.append(row("Model.run overhead per call, tiny tflite", ours * 1000, "us", base * 1000, "<= +20 us",
                     extra_us <= 20, ratio=ours / base, overhead_us=extra_us))
@@ -151,7 +152,7 @@ def int8_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
     import edgeinfer
 
     rows = []
-    rounds, per = (4, 5) if quick else (8, 10)
+    rounds, per = (8, 5) if quick else (16, 10)
     goals = {"tflite": 0.6, "onnx": 0.7}
     for fmt, goal in goals.items():
         with edgeinfer.load(paths[f"{fmt}_int8"], threads=THREADS) as q, \
@@ -159,9 +160,11 @@ def int8_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
             xq = np.random.default_rng(0).uniform(-1, 1, [1 if d < 0 else d for d in q.inputs[0].shape])
             xf = np.random.default_rng(0).uniform(-1, 1, [1 if d < 0 else d for d in f.inputs[0].shape])
             feed_q, feed_f = xq.astype(np.float32), xf.astype(np.float32)
-            t_q, t_f = interleaved_ms(lambda q=q, x=feed_q: q.run(x), lambda f=f, x=feed_f: f.run(x),
-                                      rounds=rounds, per_round=per)
-        rows.append(row(f"int8 vs float32 latency, {fmt}", t_q, "ms", t_f, f"<= {goal}x", t_q / t_f <= goal))
+            timed = interleaved_ms(lambda q=q, x=feed_q: q.run(x), lambda f=f, x=feed_f: f.run(x),
+                                   rounds=rounds, per_round=per)
+        rows.append(row(f"int8 vs float32 latency, {fmt}", timed.candidate_ms, "ms", timed.baseline_ms,
+                        f"<= {goal}x", timed.ratio <= goal, ratio=timed.ratio,
+                        round_ratios=[round(x, 3) for x in timed.round_ratios]))
     size_q, size_f = paths["tflite_int8"].stat().st_size, paths["tflite_float"].stat().st_size
     rows.append(row("int8 vs float32 file size, tflite", size_q / 1e6, "MB", size_f / 1e6, "<= 0.3x",
                     size_q / size_f <= 0.3))
