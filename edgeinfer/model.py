@@ -133,10 +133,8 @@ class Model:
         # The usual call (one array of the input's own dtype, in a shape already accepted, float
         # outputs) skips the general checks and conversions: right after a large inference the
         # interpreter's Python runs on cold caches, where that code took about 20-40 us per call.
-        only = self.inputs[0] if len(self.inputs) == 1 else None
-        self._ready_dtype = only.dtype if only is not None else None
-        fixed = only is not None and all(d >= 0 for d in only.shape)
-        self._ready_shape: tuple[int, ...] | None = tuple(only.shape) if only is not None and fixed else None
+        self._ready_dtype = self.inputs[0].dtype if len(self.inputs) == 1 else None
+        self._ready_shape: tuple[int, ...] | None = None  # set by the first call the checks pass as is
         self._plain_outputs = all(s.quant is None for s in self.outputs)
         self._runner: Any = None
         self.name = model_file.path.name if model_file.path is not None else "<bytes>"
