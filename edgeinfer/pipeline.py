@@ -460,16 +460,16 @@ class _Lane:
                     self._emitting = False  # in the same hold as the check: no item is left behind
                     return
                 item = self._ready.pop(self._next)
+            emitted = False
             try:
                 if item is not None:
                     emit(item)
-            except BaseException:
-                with self._turns:
-                    self._emitting = False
-                raise
+                emitted = True
             finally:
                 with self._turns:
                     self._next += 1
+                    if not emitted:
+                        self._emitting = False  # emit raised: the exception ends this worker's turn
                     self._turns.notify_all()
 
     def leave(self) -> bool:
