@@ -190,10 +190,11 @@ def throughput_row(model_path: Path, video: Path, tmp: Path, rounds: int) -> dic
             model.close()
     # The ratio is the median of each round's ratio (pipeline / faster sequential loop of the
     # same round): the machine's speed drifts between rounds, both sides of a round see the same.
-    paired = [p / max(runs[f"sequential_{t}"][r] for t in models) for r, p in enumerate(runs["pipeline"])]
+    best = [max(runs[f"sequential_{t}"][r] for t in models) for r in range(rounds)]
+    paired = [p / b for p, b in zip(runs["pipeline"], best, strict=True)]
     ratio = float(np.median(paired))
-    ceiling = [CORES * fps / busy["sequential_1"][r] / max(runs[f"sequential_{t}"][r] for t in models)
-               for r, fps in enumerate(runs["sequential_1"])]
+    ceiling = [CORES * fps / cores / b for fps, cores, b in zip(runs["sequential_1"], busy["sequential_1"], best,
+                                                                strict=True)]
     cpu_ms = {name: float(np.median([1000 * b / f for b, f in zip(busy[name], runs[name], strict=True)]))
               for name in runs}
     median = {name: float(np.median(values)) for name, values in runs.items()}

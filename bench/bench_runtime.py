@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from common import CACHE, interleaved_ms, row
@@ -64,21 +66,34 @@ def tiny_tflite(folder: Path) -> Path:
     return path
 
 
+def interpreter_call(interpreter: Any) -> Callable[[np.ndarray], object]:
+    """A LiteRT interpreter driven directly: set_tensor, invoke, get_tensor (first input and output)."""
+    index_in = interpreter.get_input_details()[0]["index"]
+    index_out = interpreter.get_output_details()[0]["index"]
+
+    def call(x: np.ndarray) -> object:
+        interpreter.set_tensor(index_in, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(index_out)
+
+    return call
+
+
+def session_call(session: Any) -> Callable[[np.ndarray], object]:
+    """An ONNX Runtime session driven directly: ``session.run`` on the first input."""
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})
+
+
 def direct_tflite(path: Path):
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=THREADS)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]["index"]
     x = np.random.default_rng(0).uniform(0, 1, inp["shape"]).astype(inp["dtype"])
-
-    def call() -> object:
-        interpreter.set_tensor(inp["index"], x)
-        interpreter.invoke()
-        return interpreter.get_tensor(out)
-
-    return call, x
+    call = interpreter_call(interpreter)
+    return (lambda: call(x)), x
 
 
 def direct_onnx(path: Path):
@@ -89,33 +104,22 @@ def direct_onnx(path: Path):
     # The same session options as edgeinfer's ONNX backend, so the row measures the wrapper.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    inp = session.get_inputs()[0]
-    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    shape = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
     x = np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32)
-    return (lambda: session.run(None, {inp.name: x})), x
+    call = session_call(session)
+    return (lambda: call(x)), x
 
 
-def own_interpreter_call(model: object):
-    """``model``'s own interpreter driven directly: LiteRT set_tensor/invoke/get_tensor, or ORT ``session.run``.
+def own_interpreter_call(model: object) -> Callable[[np.ndarray], object]:
+    """``model``'s own interpreter driven directly (:func:`interpreter_call` or :func:`session_call`).
 
     The same interpreter as ``Model.run`` uses, so the comparison holds only our wrapper: two
     identical direct LiteRT interpreters, interleaved, measured 0.99-1.11x of each other here.
     """
     backend = model._backend  # type: ignore[attr-defined]
     if hasattr(backend, "_interpreter"):
-        interpreter = backend._interpreter
-        index_in = interpreter.get_input_details()[0]["index"]
-        index_out = interpreter.get_output_details()[0]["index"]
-
-        def call(x: np.ndarray) -> object:
-            interpreter.set_tensor(index_in, x)
-            interpreter.invoke()
-            return interpreter.get_tensor(index_out)
-
-        return call
-    session = backend._session
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})
+        return interpreter_call(backend._interpreter)
+    return session_call(backend._session)
 
 
 def overhead_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
