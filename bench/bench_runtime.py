@@ -124,6 +124,7 @@ def own_interpreter_call(model: object) -> Callable[[np.ndarray], object]:
 
 def overhead_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]]:
     import edgeinfer
+    from edgeinfer.benchmark import random_inputs
 
     rows = []
     rounds, per = (16, 10) if quick else (20, 10)
@@ -142,8 +143,7 @@ def overhead_rows(paths: dict[str, Path], quick: bool) -> list[dict[str, object]
     tiny = tiny_tflite(CACHE)
     with edgeinfer.load(tiny, threads=THREADS) as model:
         own = own_interpreter_call(model)
-        shape = [max(d, 1) for d in model.inputs[0].shape]
-        x = np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32)
+        (x,) = random_inputs(model.inputs).values()
         ours, base, _ = interleaved_ms(lambda: model.run(x), lambda: own(x), rounds=20,
                                        per_round=500 if quick else 2000)
     extra_us = (ours - base) * 1000
