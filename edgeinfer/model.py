@@ -3,7 +3,7 @@
 Loading validates the file in Python, asks :mod:`devices` for a plan, tries each step in
 order (a delegate that fails falls back to the next one, with a warning kept in
 ``Model.plan``), and finds the model card. ``Model.run`` checks, converts and quantizes
-inputs; ``Model.predict`` adds preprocessing and decoding (:mod:`edgeinfer.predict`).
+inputs; ``Model.predict`` adds preprocessing and decoding (:class:`edgeinfer.stages.ModelSteps`).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class Model:
         self._ready_dtype = self.inputs[0].dtype if len(self.inputs) == 1 else None
         self._ready_shape: tuple[int, ...] | None = None  # set by the first call the checks pass as is
         self._plain_outputs = all(s.quant is None for s in self.outputs)
-        self._runner: Any = None
+        self._steps: Any = None
         self.name = model_file.path.name if model_file.path is not None else "<bytes>"
 
     # -- running tensors -------------------------------------------------------------------
@@ -224,14 +224,14 @@ class Model:
                      raw=True)
         return twin
 
-    # -- frames to results (edgeinfer.predict) --------------------------------------------
+    # -- inputs to results (edgeinfer.stages.ModelSteps) -----------------------------------
 
-    def _get_runner(self) -> Any:
-        if self._runner is None:
-            from edgeinfer.predict import Runner
+    def _model_steps(self) -> Any:
+        if self._steps is None:
+            from edgeinfer.stages import ModelSteps
 
-            self._runner = Runner(self)
-        return self._runner
+            self._steps = ModelSteps(self)
+        return self._steps
 
     def predict(self, frame: np.ndarray | str | Path | bytes) -> Any:
         """Preprocess a frame, run the model and decode the result.
@@ -246,11 +246,11 @@ class Model:
         Raises:
             InputError: the frame cannot be decoded or has the wrong shape/dtype.
         """
-        return self._get_runner().predict(frame)
+        return self._model_steps().predict(frame)
 
     def predict_batch(self, frames: Iterable[np.ndarray | str | Path | bytes]) -> list[Any]:
         """Predict several frames; batched when the model's batch dimension allows. Results in order."""
-        return self._get_runner().predict_batch(list(frames))
+        return self._model_steps().predict_batch(list(frames))
 
     async def predict_async(self, frame: np.ndarray | str | Path | bytes) -> Any:
         """``predict`` on a worker thread, without blocking the event loop."""
@@ -261,9 +261,9 @@ class Model:
     def stream(self, source: Any, **options: Any) -> Iterator[Any]:
         """Yield ``(frame, result)`` pairs from a camera, stream, file or folder, newest frame first.
 
-        See :func:`edgeinfer.pipeline.stream` for the options.
+        See :func:`edgeinfer.streaming.stream` for the options.
         """
-        from edgeinfer.pipeline import stream
+        from edgeinfer.streaming import stream
 
         yield from stream(self, source, **options)
 

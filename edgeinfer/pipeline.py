@@ -1,25 +1,21 @@
 """The live pipeline: ``source -> preprocess -> infer -> decode -> sinks``, stages overlapped.
 
 Each stage runs on its own thread and hands frames on through a bounded
-:class:`~edgeinfer.sources.flow.Channel`, so decoding the next camera frame, resizing
-it, running the model on the one before and publishing the one before that happen at
-the same time, and memory stays flat:
+:class:`~edgeinfer.flow.Channel`, so reading the next frame, resizing it, running the
+model on the one before and publishing the one before that happen at once, in flat memory:
 
 * **capture** reads the :class:`~edgeinfer.sources.base.Source`. With policy ``latest``
-  its queue holds one frame and a newer frame replaces an unread one (counted as
-  dropped), so the model always starts on the newest picture; with ``every`` it blocks
-  until there is room (no frame skipped).
-* **preprocess**, **infer**, **decode** are the model's steps (:class:`~edgeinfer.stages.ModelSteps`:
-  :mod:`edgeinfer.preprocess`, ``Model.run``, :func:`edgeinfer.postprocess.decode`); a
-  plain ``infer(image) -> result`` callable is one stage. The first stage also gates
+  a newer frame replaces an unread one (counted as dropped), so the model always starts
+  on the newest picture; with ``every`` it blocks until there is room.
+* **preprocess**, **infer**, **decode** are the steps of :class:`~edgeinfer.stages.ModelSteps`;
+  a plain ``infer(image) -> result`` callable is one stage. The first stage also gates
   static scenes (:mod:`edgeinfer.gating`), reusing the previous result.
 * With ``workers=N`` the **infer** stage runs N threads, each on its own interpreter
-  (:meth:`Model.replica <edgeinfer.model.Model.replica>`), so N frames are in the model
-  at once; results still leave the stage in frame order.
+  (:meth:`Model.replica <edgeinfer.model.Model.replica>`); results still leave in frame order.
 * **publish** wraps each result with :func:`edgeinfer.sinks.base.make_envelope` and hands
   it to every sink; a result, once computed, is never dropped.
 
-The pipeline knows no model format: it uses the model card, the input spec and ``run``.
+The pipeline knows no model format. :func:`edgeinfer.streaming.stream` is its generator face.
 """
 
 from __future__ import annotations
@@ -28,20 +24,17 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from edgeinfer.flow import Channel, Lane, Rate, Window
 from edgeinfer.gating import FrameGate, GateConfig
 from edgeinfer.sources.base import Source
-from edgeinfer.sources.flow import Channel, Rate, Window
 from edgeinfer.stages import Job, PipelineStats, Step, plan_steps
 from edgeinfer.types import Frame
 
-__all__ = ["Pipeline", "PipelineStats", "stream"]
+__all__ = ["Pipeline", "PipelineStats"]
 
 log = logging.getLogger("edgeinfer.pipeline")
 
@@ -143,7 +136,7 @@ class Pipeline:
         self._started_at = time.monotonic()
         targets: list[tuple[str, Callable[[], None]]] = [("capture", self._capture_loop)]
         for i, (name, calls) in enumerate(self._steps):
-            lane = _Lane(len(calls))
+            lane = Lane(len(calls))
             for k, step in enumerate(calls):
                 label = name if len(calls) == 1 else f"{name}{k}"
                 targets.append((label, functools.partial(self._step_loop, i, name, step, lane)))
@@ -281,7 +274,7 @@ class Pipeline:
             finally:
                 self._channels[0].finish()
 
-    def _step_loop(self, index: int, name: str, step: Step, lane: _Lane) -> None:
+    def _step_loop(self, index: int, name: str, step: Step, lane: Lane) -> None:
         inbox, outbox = self._channels[index], self._channels[index + 1]
         first, last = index == 0, index == len(self._steps) - 1
         newest_only = self._newest_only[index + 1]
@@ -389,14 +382,8 @@ class Pipeline:
         with self._lock:
             c = dict(self._counts)
         source = self.source.stats()
-        if self._error is not None:
-            state = "failed"
-        elif self._started_at is None:
-            state = "idle"
-        elif self._done.is_set():
-            state = "stopped"
-        else:
-            state = "running" if self._resumed.is_set() else "paused"
+        state = ("failed" if self._error is not None else "idle" if self._started_at is None
+                 else "stopped" if self._done.is_set() else "running" if self._resumed.is_set() else "paused")
         uptime = 0.0 if self._started_at is None else time.monotonic() - self._started_at
         names = [*(name for name, _ in self._steps), "publish"]
         return PipelineStats(
@@ -408,142 +395,3 @@ class Pipeline:
             latency_ms=self._latency_ms.percentiles(), infer_ms=self._work_ms.percentiles(),
             queue_depth={name: len(ch) for name, ch in zip(names, self._channels, strict=True)},
         )
-
-
-class _Lane:
-    """The worker threads of one stage: they take items one at a time and hand them on in that order.
-
-    A worker takes an item and a ticket under :attr:`taking` and works on it unlocked.
-    :meth:`hand_on` never makes it wait for a slower worker: an item finished ahead of its
-    turn is left for whichever worker hands on the item before it, and the finishing
-    worker goes on to the next frame (waiting would leave its core idle). At most
-    ``2 * workers`` items are taken and not yet handed on (:meth:`wait_for_room`), which
-    bounds the frames held. With one worker the locks are never contended.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.taking = threading.Lock()
-        self._turns = threading.Condition()
-        self._issued = 0
-        self._next = 0
-        self._alive = workers
-        self._limit = 2 * workers
-        self._ready: dict[int, Any] = {}
-        self._emitting = False
-
-    def ticket(self) -> int:
-        """The next ticket (call with :attr:`taking` held)."""
-        self._issued += 1
-        return self._issued - 1
-
-    def wait_for_room(self) -> None:
-        """Block while ``2 * workers`` items are taken and not yet handed on."""
-        with self._turns:
-            while self._issued - self._next >= self._limit:
-                self._turns.wait()
-
-    def hand_on(self, ticket: int, item: Any, emit: Callable[[Any], None]) -> None:
-        """Hand ``item`` (``None`` for a failed one) on in ticket order through ``emit``.
-
-        The caller emits its own item and every later one already finished when its
-        ticket is next and nobody else is emitting; otherwise it leaves the item for the
-        worker that is. ``emit`` runs outside the lock, one call at a time, in order.
-        """
-        with self._turns:
-            self._ready[ticket] = item
-            if self._emitting or ticket != self._next:
-                return
-            self._emitting = True
-        while True:
-            with self._turns:
-                if self._next not in self._ready:
-                    self._emitting = False  # in the same hold as the check: no item is left behind
-                    return
-                item = self._ready.pop(self._next)
-            emitted = False
-            try:
-                if item is not None:
-                    emit(item)
-                emitted = True
-            finally:
-                with self._turns:
-                    self._next += 1
-                    if not emitted:
-                        self._emitting = False  # emit raised: the exception ends this worker's turn
-                    self._turns.notify_all()
-
-    def leave(self) -> bool:
-        """A worker ends; True for the last one (which ends the stage's output)."""
-        with self._turns:
-            self._alive -= 1
-            return self._alive == 0
-
-
-class _GeneratorSink:
-    """Hands ``(frame, result)`` pairs to :func:`stream`; newest only with policy ``latest``."""
-
-    def __init__(self, capacity: int, *, keep_latest: bool) -> None:
-        self.items: Channel[tuple[Frame, Any]] = Channel(capacity)
-        self.keep_latest = keep_latest
-
-    def send(self, envelope: dict[str, Any], *, frame: np.ndarray | None = None, result: Any = None) -> None:
-        if frame is None:
-            return
-        item = Frame(frame, envelope["frame_index"], envelope["timestamp"], envelope["stream"])
-        self.items.put((item, result), replace_oldest=self.keep_latest)
-
-    def flush(self, timeout_s: float) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.items.abort()
-
-
-def stream(
-    model: Any, source: Source | str | int | Path, *, policy: str | None = None,
-    gate: FrameGate | GateConfig | bool | None = None, width: int | None = None, height: int | None = None,
-    fps: float | None = None, loop: bool = False, name: str = "default", queue_size: int = 2,
-    workers: int = 1,
-) -> Iterator[tuple[Frame, Any]]:
-    """Yield ``(frame, result)`` pairs from a source, inference running ahead on its own thread.
-
-    With policy ``latest`` (live sources) a slow loop body only ever gets the newest
-    result; with ``every`` (files, folders) every frame is yielded in order.
-    Closing the generator (``break``) stops the pipeline and releases the source.
-
-    Args:
-        model: A ``Model`` or any ``infer(image) -> result`` callable.
-        source: An open source, or anything :func:`edgeinfer.sources.open_source` takes.
-        policy: ``latest`` or ``every``; default by source kind.
-        gate: Frame gating (see :class:`Pipeline`).
-        width: Requested frame width, pixels (when ``source`` is opened here).
-        height: Requested frame height, pixels.
-        fps: Requested frame rate.
-        loop: Loop files and folders.
-        name: Stream name.
-        queue_size: Queue capacity between the stages.
-        workers: Interpreters running side by side (see :class:`Pipeline`).
-
-    Yields:
-        ``(Frame, result)``.
-    """
-    if isinstance(source, str | int | Path):
-        from edgeinfer.sources import open_source
-
-        source = open_source(source, width=width, height=height, fps=fps, policy=policy, loop=loop, name=name)
-    latest = source.info.policy == "latest"
-    out = _GeneratorSink(1 if latest else queue_size, keep_latest=latest)
-    pipeline = Pipeline(source, model, [out], device_id="local", stream_name=source.info.name, gate=gate,
-                        queue_size=queue_size, workers=workers)
-    pipeline.start()
-    try:
-        while True:
-            item = out.items.get(timeout_s=0.1)
-            if item is not None:
-                yield item
-            elif pipeline.finished and len(out.items) == 0:
-                break
-        pipeline.raise_error()
-    finally:
-        out.close()
-        pipeline.stop()

@@ -1,7 +1,9 @@
-"""The pipeline's plain data and model steps: :class:`Job`, :class:`ModelSteps`, :class:`PipelineStats`.
+"""Input to result: :class:`ModelSteps`, the pipeline's :class:`Job` and :class:`PipelineStats`.
 
-:mod:`edgeinfer.pipeline` runs each step on its own thread. A ``Model`` with one image
-input becomes three steps (:class:`ModelSteps`: preprocess, infer, decode) so that
+:class:`ModelSteps` is the one composition that makes a result (preprocess of the
+model's input kind -> ``Model.run`` -> decode): ``Model.predict`` and ``predict_batch``
+call it, and :mod:`edgeinfer.pipeline` runs its steps on their own threads. A ``Model``
+becomes three steps (preprocess, infer, decode) so that
 resizing frame N+1 overlaps the model running on frame N; any other
 ``infer(image) -> result`` callable is a single ``infer`` step. With several workers the
 model is one ``infer`` step run by that many threads, each doing preprocess, inference and
@@ -15,7 +17,8 @@ separate stages with two inference workers. :class:`PipelineStats` is the snapsh
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -23,7 +26,9 @@ import numpy as np
 
 from edgeinfer.types import Frame
 
-__all__ = ["Job", "ModelSteps", "PipelineStats", "Step", "StepPlan", "plan_steps"]
+__all__ = ["MAX_BATCH", "Job", "ModelSteps", "PipelineStats", "Step", "StepPlan", "plan_steps"]
+
+MAX_BATCH = 32  # items per inference at most for a dynamic batch dimension
 
 
 @dataclass(frozen=True)
@@ -73,27 +78,39 @@ class StepPlan:
 
 
 class ModelSteps:
-    """A ``Model`` split into ``preprocess``, ``infer`` and ``decode`` steps for separate threads.
+    """The one input-to-result composition: preprocess -> infer -> decode.
+
+    Every result is made here: ``Model.predict``/``predict_batch``/``predict_async``
+    (:meth:`predict`, :meth:`predict_batch`), the pipeline (:meth:`steps`, :meth:`whole`),
+    and through them ``serve``'s micro-batcher and the CLI. The preprocess step is the one
+    of the model's input kind (:func:`edgeinfer.preprocess.inputs.build_input`).
 
     The preprocessor writes into a ring of ``buffers`` tensors, so frame N+1 can be
     preprocessed while the model runs on frame N; the ring is larger than the number of
-    tensors that can be in flight between the two stages.
+    tensors that can be in flight between the two stages. :meth:`predict` and
+    :meth:`predict_batch` serialise on a lock (they share the first buffer).
 
     Args:
-        model: A loaded model with one image input (``Model.predict`` works on it).
+        model: A loaded model (``card``, ``inputs``, ``outputs``, ``run``, ``name``).
         buffers: Tensors in the ring (queue capacity + 3 is enough; 1 when one thread runs
-            every step, :meth:`whole`).
+            every step, :meth:`whole`, or for :meth:`predict`).
+
+    Raises:
+        InputError: no input kind can feed the model (use ``Model.run`` with ready tensors).
     """
 
-    def __init__(self, model: Any, buffers: int) -> None:
+    def __init__(self, model: Any, buffers: int = 1) -> None:
         from edgeinfer.postprocess import decode
-        from edgeinfer.preprocess import build_preprocessor
+        from edgeinfer.preprocess.inputs import build_input
 
         self.model = model
         self._decode = decode
-        self._pre = build_preprocessor(model.card.preprocess, model.inputs[0])
+        self._pre = build_input(model.card, model.inputs, model.name)
         self._ring = [np.empty(self._pre.output_shape, self._pre.dtype) for _ in range(buffers)]
         self._next = 0
+        self._lock = threading.Lock()
+
+    # -- the pipeline's steps -------------------------------------------------------------
 
     def steps(self) -> list[tuple[str, list[Step]]]:
         """``[("preprocess", [...]), ("infer", [...]), ("decode", [...])]``, one thread each."""
@@ -119,13 +136,53 @@ class ModelSteps:
         result = self._decode(self.model.card, job.outputs, self.model.outputs, job.geometry)
         return replace(job, outputs=None, result=result)
 
+    # -- one call at a time (Model.predict) ------------------------------------------------
+
+    def predict(self, item: Any) -> Any:
+        """Read, preprocess, run and decode one input (an image path, bytes or array)."""
+        ready = self._pre.read(item)
+        with self._lock:
+            tensor, geometry = self._pre(ready, out=self._ring[0])
+            outputs = self.model.run(tensor)
+            return self._decode(self.model.card, outputs, self.model.outputs, geometry)
+
+    def batch_size(self, count: int) -> int:
+        """Items per inference: the model's fixed batch, or up to ``MAX_BATCH`` when dynamic."""
+        shape = self.model.inputs[0].shape
+        dim = shape[0] if len(shape) == 4 else 1
+        return min(count, MAX_BATCH) if dim < 0 else max(dim, 1)
+
+    def predict_batch(self, items: Sequence[Any]) -> list[Any]:
+        """Predict items in order, batched when the model's batch dimension allows."""
+        size = self.batch_size(len(items))
+        if size <= 1:
+            return [self.predict(item) for item in items]
+        results: list[Any] = []
+        for start in range(0, len(items), size):
+            chunk = [self._pre.read(item) for item in items[start:start + size]]
+            results.extend(self._run_chunk(chunk, size))
+        return results
+
+    def _run_chunk(self, ready: list[Any], size: int) -> list[Any]:
+        fixed = self.model.inputs[0].shape[0] > 0
+        item_shape = tuple(self._pre.output_shape[1:])
+        batch = np.zeros((size if fixed else len(ready), *item_shape), dtype=self._pre.dtype)
+        with self._lock:
+            geometries = [self._pre(item, out=batch[i:i + 1])[1] for i, item in enumerate(ready)]
+            outputs = self.model.run(batch)
+            return [
+                self._decode(self.model.card, {k: v[i:i + 1] for k, v in outputs.items()}, self.model.outputs, g)
+                for i, g in enumerate(geometries)
+            ]
+
 
 def plan_steps(model: Any, queue_size: int, workers: int = 1) -> StepPlan:
     """Return the named steps for ``model``, its name for the envelopes and any replicas.
 
     Args:
-        model: A ``Model`` (one image input, has ``card``, ``inputs`` and ``run``), an object
-            with ``predict(image)``, or a callable ``infer(image) -> result``.
+        model: A loaded ``Model`` (has ``card``, ``inputs``, ``outputs`` and ``run``; made into
+            :class:`ModelSteps`), an object with ``predict(image)``, or a callable
+            ``infer(image) -> result``.
         queue_size: Capacity of the queues between stages (sizes the tensor ring).
         workers: Threads for the model. With more than one, a ``Model`` is a single
             ``infer`` step whose workers each preprocess, infer and decode on their own
@@ -135,21 +192,22 @@ def plan_steps(model: Any, queue_size: int, workers: int = 1) -> StepPlan:
     Raises:
         TypeError: ``model`` is none of these.
         ValueError: ``workers`` < 1.
+        InputError: a ``Model`` whose input no input kind can prepare.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     name = str(getattr(model, "name", getattr(model, "__name__", type(model).__name__)))
-    card = getattr(model, "card", None)
-    inputs = getattr(model, "inputs", None)
-    image_model = card is not None and inputs is not None and len(inputs) == 1 and len(inputs[0].shape) in (3, 4)
+    loaded = all(getattr(model, attr, None) is not None for attr in ("card", "inputs", "outputs", "run"))
     predict = getattr(model, "predict", None)
     infer = predict if callable(predict) else model
-    if not image_model and not callable(infer):
+    if not loaded and not callable(infer):
         raise TypeError(f"model must be a Model, have predict(image) or be callable, got {type(model).__name__}")
-    if image_model and workers == 1:
+    if loaded and workers == 1:
         return StepPlan(ModelSteps(model, queue_size + 3).steps(), name)
+    if loaded:
+        ModelSteps(model)  # fails here, before any replica opens, when no input kind can feed the model
     replicas = _replicas(model, workers)
-    if image_model:
+    if loaded:
         return StepPlan([("infer", [ModelSteps(m, 1).whole for m in (model, *replicas)])], name, replicas)
 
     def call(job: Job, infer: Callable[[Any], Any] = infer) -> Job:

@@ -14,9 +14,10 @@ import pytest
 import edgeinfer
 from edgeinfer.errors import InputError, SinkError
 from edgeinfer.gating import FrameGate, GateConfig
-from edgeinfer.pipeline import Pipeline, PipelineStats, stream
+from edgeinfer.pipeline import Pipeline, PipelineStats
 from edgeinfer.sinks.memory import MemorySink
 from edgeinfer.sources import Backoff, ReplaySource, open_source
+from edgeinfer.streaming import stream
 from tests.model_factory import onnx_cnn_bytes
 from tests.sources.helpers import decode_index, index_frames, photos, write_video
 

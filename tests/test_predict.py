@@ -107,7 +107,7 @@ def test_onnx_batch_uses_dynamic_batch(tmp_path: Path) -> None:
     write(path, {"task": "regression", "names": list("vwxyz"), "preprocess": {"std": 255}})
     frames = [photo("astronaut"), photo("coffee")]
     with edgeinfer.load(path) as model:
-        runner = model._get_runner()
+        runner = model._model_steps()
         assert runner.batch_size(len(frames)) == 2
         batched = [r.to_dict() for r in model.predict_batch(frames)]
         single = [model.predict(f).to_dict() for f in frames]

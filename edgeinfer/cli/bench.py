@@ -40,7 +40,7 @@ def command(model: str, accelerator: str, threads: int | None, runs: int, warmup
     from rich.progress import Progress
 
     from edgeinfer.benchmark import benchmark, plot_latency
-    from edgeinfer.predict import read_image
+    from edgeinfer.preprocess.image import read_image
 
     frame = read_image(frame_path) if frame_path else None
     results = []

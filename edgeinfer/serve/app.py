@@ -329,7 +329,7 @@ async def _upload_bytes(request: Request) -> bytes:
 
 
 def _decode(data: bytes) -> np.ndarray:
-    from edgeinfer.predict import read_image
+    from edgeinfer.preprocess.image import read_image
 
     return read_image(data)
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-__all__ = ["Channel", "Rate", "Window"]
+__all__ = ["Channel", "Lane", "Rate", "Window"]
 
 T = TypeVar("T")
 
@@ -134,3 +135,72 @@ class Window:
             return {}
         p50, p90, p99 = np.percentile(np.asarray(values), [50, 90, 99])
         return {"p50": round(float(p50), 3), "p90": round(float(p90), 3), "p99": round(float(p99), 3)}
+
+
+class Lane:
+    """The worker threads of one stage: they take items one at a time and hand them on in that order.
+
+    A worker takes an item and a ticket under :attr:`taking` and works on it unlocked.
+    :meth:`hand_on` never makes it wait for a slower worker: an item finished ahead of its
+    turn is left for whichever worker hands on the item before it, and the finishing
+    worker goes on to the next frame (waiting would leave its core idle). At most
+    ``2 * workers`` items are taken and not yet handed on (:meth:`wait_for_room`), which
+    bounds the frames held. With one worker the locks are never contended.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.taking = threading.Lock()
+        self._turns = threading.Condition()
+        self._issued = 0
+        self._next = 0
+        self._alive = workers
+        self._limit = 2 * workers
+        self._ready: dict[int, Any] = {}
+        self._emitting = False
+
+    def ticket(self) -> int:
+        """The next ticket (call with :attr:`taking` held)."""
+        self._issued += 1
+        return self._issued - 1
+
+    def wait_for_room(self) -> None:
+        """Block while ``2 * workers`` items are taken and not yet handed on."""
+        with self._turns:
+            while self._issued - self._next >= self._limit:
+                self._turns.wait()
+
+    def hand_on(self, ticket: int, item: Any, emit: Callable[[Any], None]) -> None:
+        """Hand ``item`` (``None`` for a failed one) on in ticket order through ``emit``.
+
+        The caller emits its own item and every later one already finished when its
+        ticket is next and nobody else is emitting; otherwise it leaves the item for the
+        worker that is. ``emit`` runs outside the lock, one call at a time, in order.
+        """
+        with self._turns:
+            self._ready[ticket] = item
+            if self._emitting or ticket != self._next:
+                return
+            self._emitting = True
+        while True:
+            with self._turns:
+                if self._next not in self._ready:
+                    self._emitting = False  # in the same hold as the check: no item is left behind
+                    return
+                item = self._ready.pop(self._next)
+            emitted = False
+            try:
+                if item is not None:
+                    emit(item)
+                emitted = True
+            finally:
+                with self._turns:
+                    self._next += 1
+                    if not emitted:
+                        self._emitting = False  # emit raised: the exception ends this worker's turn
+                    self._turns.notify_all()
+
+    def leave(self) -> bool:
+        """A worker ends; True for the last one (which ends the stage's output)."""
+        with self._turns:
+            self._alive -= 1
+            return self._alive == 0
