@@ -9,6 +9,7 @@ with ``raise ... from exc`` so callers only ever catch these::
     ├── MissingDependencyError  an optional package is not installed         (exit 69)
     ├── ModelError              a model file is missing, corrupt or misused  (exit 65)
     │   └── InputError          a frame or tensor given to a model is wrong  (exit 65)
+    │       └── ImageTooLargeError  more pixels than the cap, seen in the header
     ├── AcceleratorError        an accelerator was asked for but is absent   (exit 69)
     ├── SourceError             a camera, stream or file cannot be read      (exit 74)
     ├── SinkError               results cannot be delivered                  (exit 75)
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "ConversionError",
     "EdgeInferError",
+    "ImageTooLargeError",
     "InputError",
     "MissingDependencyError",
     "ModelError",
@@ -69,6 +71,10 @@ class ModelError(EdgeInferError):
 
 class InputError(ModelError, ValueError):
     """A frame or tensor handed to a model has the wrong shape, dtype or content."""
+
+
+class ImageTooLargeError(InputError):
+    """An image declares more pixels than the cap; refused from its header, before decoding (HTTP 413)."""
 
 
 class AcceleratorError(EdgeInferError):

@@ -24,7 +24,8 @@ Routes (see :mod:`edgeinfer.serve.openapi` for the full contract):
 =========================  ===============================================================
 
 Errors are JSON ``{"error": message}``: 400 undecodable input (``InputError``), 401 no or
-wrong token, 404, 405, 413 body too large, 415 unsupported content type, 500 other
+wrong token, 404, 405, 413 body too large or an image header declaring more pixels than
+``max_pixels`` (checked before decoding), 415 unsupported content type, 500 other
 ``EdgeInferError``, 503 no model served here or too many predictions waiting
 (``Retry-After``). With a token, image streams also take ``?access_token=`` (an ``<img>``
 cannot send headers).
@@ -46,7 +47,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from edgeinfer.errors import EdgeInferError, InputError, MissingDependencyError
+from edgeinfer.errors import EdgeInferError, ImageTooLargeError, InputError, MissingDependencyError
 
 try:
     from starlette.applications import Starlette
@@ -72,6 +73,8 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "LiveView", "ServeState", "create_app", "re
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 IMAGE_TYPES = ("image/", "application/octet-stream")
+# Leading bytes of JPEG, PNG, GIF, BMP, TIFF and WebP (RIFF) files, for bodies sent without an image type.
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 UPLOAD_FIELDS = ("image", "file")
 PUBLIC_PATHS = ("/healthz", "/")
 ANNOTATE_MODES = {"": None, "0": None, "false": None, "1": "jpeg", "true": "jpeg", "jpeg": "jpeg", "inline": "inline"}
@@ -115,6 +118,7 @@ class ServeState:
     live: LiveView | None
     token_required: bool
     max_in_flight: int = 32
+    max_pixels: int | None = None
     started_s: float = field(default_factory=time.monotonic)
     stopping: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
@@ -137,7 +141,7 @@ class ServeState:
 def create_app(model_provider: Model | ModelProvider | None, *, token: str | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, live: LiveView | None = None,
                max_batch: int = DEFAULT_MAX_BATCH, batch_wait_ms: float = DEFAULT_MAX_WAIT_MS,
-               max_in_flight: int | None = None) -> Starlette:
+               max_in_flight: int | None = None, max_pixels: int | None = None) -> Starlette:
     """Build the ASGI app.
 
     Args:
@@ -151,6 +155,9 @@ def create_app(model_provider: Model | ModelProvider | None, *, token: str | Non
         batch_wait_ms: How long a request waits for others to join its batch, in ms.
         max_in_flight: Most predictions decoded or waiting at once (default ``4 * max_batch``,
             at least 16); more get 503 with ``Retry-After``, so a burst cannot fill the memory.
+        max_pixels: Largest accepted image, width x height, checked from its header before
+            decoding (larger ones get 413); None for the default (50 MP, or
+            ``EDGEINFER_MAX_IMAGE_PIXELS``).
 
     Returns:
         The Starlette app; run it with :func:`edgeinfer.serve.serve_forever` or any ASGI server.
@@ -158,7 +165,8 @@ def create_app(model_provider: Model | ModelProvider | None, *, token: str | Non
     provider = _as_provider(model_provider)
     batcher = MicroBatcher(provider, max_batch=max_batch, max_wait_ms=batch_wait_ms) if provider else None
     limit = max_in_flight if max_in_flight is not None else max(4 * max_batch, 16)
-    state = ServeState(provider, batcher, live, token_required=token is not None, max_in_flight=limit)
+    state = ServeState(provider, batcher, live, token_required=token is not None, max_in_flight=limit,
+                       max_pixels=max_pixels)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -181,7 +189,8 @@ def create_app(model_provider: Model | ModelProvider | None, *, token: str | Non
         Route("/v1/predict", predict, methods=["POST"]),
         *live_routes(),
     ]
-    handlers: dict[Any, Any] = {InputError: _input_error, EdgeInferError: _sdk_error, HTTPException: _http_error}
+    handlers: dict[Any, Any] = {ImageTooLargeError: _too_large_error, InputError: _input_error,
+                                EdgeInferError: _sdk_error, HTTPException: _http_error}
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     app.state.edgeinfer = state
     return app
@@ -232,7 +241,7 @@ async def _predict(request: Request, state: ServeState, model: Model, mode: str 
     assert state.batcher is not None  # exists whenever a model does
     state.batcher.expect(1)
     try:
-        frame = await asyncio.to_thread(_decode, data)
+        frame = await asyncio.to_thread(_decode, data, state.max_pixels)
     finally:
         state.batcher.expect(-1)
     result, batch_size = await state.batcher.predict(frame)
@@ -310,10 +319,11 @@ async def _image_bytes(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "application/octet-stream").lower()
     if content_type.startswith("multipart/form-data"):
         return await _upload_bytes(request)
-    if not content_type.startswith(IMAGE_TYPES):
+    data = await request.body()
+    # curl --data-binary @photo.jpg sends application/x-www-form-urlencoded: the bytes say what they are.
+    if not content_type.startswith(IMAGE_TYPES) and not data.startswith(IMAGE_MAGIC):
         raise HTTPException(415, f"Content-Type {content_type!r} is not accepted: send image/jpeg, image/png, "
                                  "application/octet-stream, or multipart/form-data with a field 'image'")
-    data = await request.body()
     if not data:
         raise InputError("the request body is empty; send the image bytes (JPEG or PNG)")
     return data
@@ -328,10 +338,10 @@ async def _upload_bytes(request: Request) -> bytes:
     raise InputError("the multipart upload has no file field named 'image' or 'file'")
 
 
-def _decode(data: bytes) -> np.ndarray:
+def _decode(data: bytes, max_pixels: int | None) -> np.ndarray:
     from edgeinfer.preprocess.image import read_image
 
-    return read_image(data)
+    return read_image(data, max_pixels=max_pixels)
 
 
 def _annotated_jpeg(frame: np.ndarray, result: Any) -> bytes:
@@ -346,6 +356,10 @@ def _annotated_jpeg(frame: np.ndarray, result: Any) -> bytes:
 
 
 # -- errors ---------------------------------------------------------------------------------
+
+async def _too_large_error(request: Request, exc: Exception) -> Response:
+    return error_response(413, str(exc))
+
 
 async def _input_error(request: Request, exc: Exception) -> Response:
     return error_response(400, str(exc))

@@ -18,7 +18,8 @@ _BINARY = {"type": "string", "format": "binary"}
 def _errors(*codes: int) -> dict[str, Any]:
     texts = {
         400: "Undecodable image, empty body or bad query value.", 401: "Missing or wrong bearer token.",
-        404: "No such stream.", 413: "Body larger than the server's limit.",
+        404: "No such stream.",
+        413: "Body larger than the server's limit, or an image declaring more pixels than its cap.",
         415: "Unsupported Content-Type.", 500: "The model failed.",
         503: "No model is served here, or too many predictions are waiting (see Retry-After).",
     }

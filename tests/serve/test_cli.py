@@ -8,16 +8,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 import edgeinfer
 from edgeinfer.errors import EdgeInferError
 from edgeinfer.serve import create_app, serve_forever
 from tests.conftest import find_free_port, poll_until
+from tests.image_bombs import png_bomb
 from tests.serve.conftest import Photo, cv2, result_part
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +104,36 @@ def test_example_client_unreachable(photo_file: Path) -> None:
     done = run_client("--url", f"http://127.0.0.1:{find_free_port()}", "--image", str(photo_file))
     assert done.returncode == 2
     assert "cannot reach" in done.stderr
+
+
+def test_concurrent_png_bombs_keep_the_server_small_and_alive(served: tuple[str, subprocess.Popen[str]],
+                                                             photo: Photo) -> None:
+    url, proc = served
+    server = psutil.Process(proc.pid)
+    bomb = png_bomb()  # 20000 x 20000: 1.2 GB each once decoded
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"}
+    rss_before = server.memory_info().rss
+    peak = [rss_before]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            peak[0] = max(peak[0], server.memory_info().rss)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: httpx.post(f"{url}/v1/predict", content=bomb, headers=headers,
+                                                         timeout=30), range(4)))
+    finally:
+        sampling.set()
+        sampler.join()
+    assert [a.status_code for a in answers] == [413] * 4
+    assert peak[0] - rss_before < 150 * 1024 * 1024, f"server RSS grew by {(peak[0] - rss_before) / 2**20:.0f} MiB"
+    still = httpx.post(f"{url}/v1/predict", content=photo.jpeg, headers={**headers, "Content-Type": "image/jpeg"})
+    assert still.status_code == 200
 
 
 def test_sigterm_stops_gracefully(served: tuple[str, subprocess.Popen[str]]) -> None:

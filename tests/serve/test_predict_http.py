@@ -14,6 +14,7 @@ import pytest
 import edgeinfer
 from edgeinfer.model import Model
 from edgeinfer.serve import RunningServer
+from tests.image_bombs import png_bomb
 from tests.serve.conftest import MAX_BODY_BYTES, Photo, cv2, result_part
 
 
@@ -169,3 +170,24 @@ def test_provider_without_model_yet_is_503(serve: Callable[..., RunningServer], 
     response = post_image(server, photo.jpeg)
     assert response.status_code == 200
     assert result_part(response.json()) == onnx_model.predict(photo.jpeg).to_dict()
+
+
+def test_image_over_the_pixel_cap_gets_413_before_decoding(serve: Callable[..., RunningServer],
+                                                           onnx_model: Model, photo: Photo) -> None:
+    server = serve(onnx_model, max_pixels=photo.bgr.shape[0] * photo.bgr.shape[1] - 1)
+    response = post_image(server, photo.png, "image/png")
+    assert response.status_code == 413
+    assert "MP allowed" in response.json()["error"]
+    bomb = post_image(server, png_bomb(), "image/png")
+    assert bomb.status_code == 413
+    assert "declares more than" in bomb.json()["error"]
+
+
+def test_image_bytes_without_an_image_content_type_are_sniffed(onnx_server: RunningServer, onnx_model: Model,
+                                                               photo: Photo) -> None:
+    # what `curl --data-binary @photo.jpg URL` sends
+    response = post_image(onnx_server, photo.jpeg, "application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert result_part(response.json()) == onnx_model.predict(photo.jpeg).to_dict()
+    refused = post_image(onnx_server, b"name=value", "application/x-www-form-urlencoded")
+    assert refused.status_code == 415
