@@ -147,3 +147,15 @@ def test_cli_predict_table_json_save_and_exit_code(classifier: Path, photos: dic
     table = runner.invoke(cli, ["predict", str(classifier), str(photos["coffee"]), str(tmp_path / "missing.png")])
     assert table.exit_code == 65
     assert "coffee.jpg" in table.stdout and "no such image file" in table.stderr
+
+
+def test_cli_predict_table_is_not_cut_when_piped(classifier: Path, photos: dict[str, Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / "coffee-from-the-kitchen-camera.jpg"
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(photos["coffee"].read_bytes())
+    table = CliRunner().invoke(cli, ["predict", str(classifier), str(deep)])  # stdout is not a terminal
+    assert table.exit_code == 0, table.output
+    assert str(deep) in table.stdout  # rich's 80 columns would have cut the path and the scores short
+    assert "…" not in table.stdout

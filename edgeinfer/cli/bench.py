@@ -60,8 +60,9 @@ def command(model: str, accelerator: str, threads: int | None, runs: int, warmup
 
 
 def _print_table(summaries: list[dict[str, object]]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from edgeinfer.cli.output import make_console
 
     cols = ["accelerator", "init_ms", "first_ms", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p99_ms",
             "throughput_per_s", "peak_rss_mb"]
@@ -71,4 +72,4 @@ def _print_table(summaries: list[dict[str, object]]) -> None:
         table.add_column(col.replace("_per_s", "/s").replace("_", " "), justify="right")
     for s in summaries:
         table.add_row(*[f"{s[c]:.4g}" if isinstance(s[c], float) else str(s[c]) for c in cols])
-    Console().print(table)
+    make_console().print(table)

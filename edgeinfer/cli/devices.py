@@ -60,11 +60,12 @@ def _runtimes(inventory: Inventory) -> tuple[str, str]:
 
 
 def _print_report(report: dict[str, Any], inventory: Inventory) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
+    from edgeinfer.cli.output import make_console
+
+    console = make_console(highlight=False)
     summary = Table(show_header=False, box=None, pad_edge=False)
     tflite, onnx = _runtimes(inventory)
     rows = [("Board", inventory.board), ("Profile", f"{inventory.profile}: {inventory.profile_description}"),

@@ -80,12 +80,13 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, accelera
 
 
 def _print_table(rows: list[tuple[str, str]], model: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from edgeinfer.cli.output import make_console
 
     table = Table(title=f"{model.name} ({model.card.task}) on {model.accelerator}")
     table.add_column("image")
     table.add_column("result")
     for image, text in rows:
         table.add_row(image, text)
-    Console().print(table)
+    make_console().print(table)
