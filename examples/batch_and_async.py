@@ -48,7 +48,7 @@ def write_digit_images(folder: Path, count: int) -> None:
     """Write ``count`` held-out scikit-learn digits (the examples never train on them) as 96x96 PNGs."""
     import cv2
 
-    from edgeinfer.demo.train import load_digits_data
+    from edgeinfer.demo.digits import load_digits_data
 
     data = load_digits_data()  # the same split as examples/convert_pytorch.py: test images only
     folder.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,7 @@ def train(epochs: int) -> tuple[Any, Any, float]:
     """Train on scikit-learn's digits; returns ``(keras model, data, float test accuracy)``."""
     import keras
 
-    from edgeinfer.demo.train import load_digits_data
+    from edgeinfer.demo.digits import load_digits_data
 
     data = load_digits_data()
     x_train = data.train_images[..., None].astype(np.float32) / 255.0

@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def train(epochs: int) -> tuple[Any, Any, float]:
     """Train the digits CNN; returns ``(torch model in eval mode, data, float test accuracy)``."""
-    from edgeinfer.demo.train import load_digits_data, train_classifier
+    from converters.demo import train_classifier
+    from edgeinfer.demo.digits import load_digits_data
 
     data = load_digits_data()
     model, accuracy = train_classifier(data, epochs=epochs)

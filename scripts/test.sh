@@ -10,5 +10,9 @@ echo "== ruff"
 ruff check edgeinfer devices converters tests bench examples
 echo "== mypy"
 mypy
+echo "== import layering (contracts in pyproject.toml)"
+lint-imports --no-cache
+echo "== module size"
+python scripts/check_size.py
 echo "== pytest"
 python -m pytest -p no:cacheprovider "$@"

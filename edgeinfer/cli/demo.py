@@ -1,4 +1,8 @@
-"""``edgeinfer demo``: the whole product in one command, with nothing attached."""
+"""``edgeinfer demo``: the whole product in one command, with nothing attached.
+
+A dev-machine command: it joins the converters' half (:func:`converters.demo.build_models`,
+training and conversion) to the runtime's (:func:`edgeinfer.demo.run_demo`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ __all__ = ["command"]
 @click.option("--quiet", is_flag=True, help="Do not print every result.")
 def command(out: Path, frames: int, broker: str, quiet: bool) -> None:
     """Train a digit classifier, convert it to int8 TFLite/ONNX, stream a video through it, summarise."""
+    from converters.demo import build_models
     from edgeinfer.demo import DemoOptions, run_demo
 
-    run_demo(DemoOptions(out=out, frames=frames, broker=broker, show=not quiet))
+    run_demo(build_models, DemoOptions(out=out, frames=frames, broker=broker, show=not quiet))

@@ -1,27 +1,27 @@
-"""Orchestrate the demo: train -> convert -> render -> stream -> summarise."""
+"""Orchestrate the demo: train -> convert (given, from the dev machine) -> render -> stream -> summarise."""
 
 from __future__ import annotations
 
 import json
 import socket
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeinfer.demo.train import SIZE, load_digits_data, train_classifier
+from edgeinfer.demo.digits import load_digits_data
 from edgeinfer.demo.video import render_video
 
-__all__ = ["CARD", "DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "ModelBuilder", "run_demo"]
 
-CARD = {
-    "task": "classification",
-    "labels": [str(i) for i in range(10)],
-    "preprocess": {"color": "gray", "resize": "center_crop", "crop_fraction": 1.0, "std": 255},
-    "postprocess": {"activation": "softmax", "top_k": 3},
-}
+ModelBuilder = Callable[[Path, int, Any], dict[str, Any]]
+"""``(out, epochs, console) -> built``: trains and converts, or reuses what an earlier run left.
+
+The dev-machine half, :func:`converters.demo.build_models`; ``built`` holds ``artifacts``
+(``tflite`` and ``onnx`` paths), ``training`` and ``reports``.
+"""
 
 
 @dataclass(frozen=True)
@@ -75,35 +75,6 @@ def _broker_answers(broker: str) -> tuple[str, int] | None:
         return None
 
 
-def _build_models(out: Path, epochs: int, console: Any) -> dict[str, Any]:
-    """Train and convert, unless a previous run left the artifacts (then reuse them)."""
-    import converters
-
-    artifacts = {"tflite": out / "digits_int8.tflite", "onnx": out / "digits_int8.onnx"}
-    reports = {k: Path(str(p) + ".report.json") for k, p in artifacts.items()}
-    info_path = out / "training.json"
-    if all(p.exists() for p in [*artifacts.values(), *reports.values(), info_path]):
-        console.print(f"[dim]reusing the models in {out} (delete the folder to start over)[/]")
-        return {"artifacts": artifacts, "training": json.loads(info_path.read_text()),
-                "reports": {k: json.loads(p.read_text()) for k, p in reports.items()}}
-    data = load_digits_data()
-    started = time.perf_counter()
-    with console.status("[bold]1/5 training a digit classifier on scikit-learn's digits[/]"):
-        model, accuracy = train_classifier(data, epochs=epochs)
-    training = {"float_accuracy": accuracy, "seconds": round(time.perf_counter() - started, 1),
-                "train_images": len(data.train_labels), "test_images": len(data.test_labels)}
-    info_path.write_text(json.dumps(training))
-    console.print(f"1/5 trained in {training['seconds']} s: float accuracy {accuracy:.1%} on "
-                  f"{training['test_images']} unseen digits")
-    calibration = [data.train_images[i][None, None].astype(np.float32) / 255.0 for i in range(200)]
-    for target, path in artifacts.items():
-        console.print(f"2/5 converting to int8 {target} (calibrated on 200 training digits, checked against torch)")
-        converters.convert(model, to=target, quantize="int8", calibration=calibration, card=CARD,
-                           input_shape=(1, 1, SIZE, SIZE), out=path, verbose=False)
-    return {"artifacts": artifacts, "training": training,
-            "reports": {k: json.loads(p.read_text()) for k, p in reports.items()}}
-
-
 def _int8_accuracy(path: Path) -> float:
     import edgeinfer
 
@@ -114,8 +85,13 @@ def _int8_accuracy(path: Path) -> float:
     return float((predicted == data.test_labels).mean())
 
 
-def run_demo(options: DemoOptions = DemoOptions()) -> dict[str, Any]:
+def run_demo(build_models: ModelBuilder, options: DemoOptions = DemoOptions()) -> dict[str, Any]:
     """Run the whole demo and return (and write) its summary.
+
+    Args:
+        build_models: Trains and converts the models (steps 1 and 2), on the dev machine:
+            :func:`converters.demo.build_models`.
+        options: What the demo does and where it writes.
 
     Returns:
         The summary dict also written to ``<out>/summary.json``.
@@ -125,7 +101,7 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict[str, Any]:
     console = Console(stderr=False, highlight=False)
     out = options.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    built = _build_models(out, options.epochs, console)
+    built = build_models(out, options.epochs, console)
     video = out / "camera.mp4"
     if not video.exists() or not Path(str(video) + ".json").exists():
         data = load_digits_data()

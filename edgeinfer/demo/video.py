@@ -29,7 +29,7 @@ def render_video(path: Path, images_8x8: np.ndarray, labels: np.ndarray, *, fram
     """
     import cv2
 
-    from edgeinfer.demo.train import render_digit
+    from edgeinfer.demo.digits import render_digit
 
     w, h = size_wh
     rng = np.random.default_rng(seed)

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.errors import SourceError
 from edgeinfer.registry import Registry
-from edgeinfer.sources.base import POLICIES, Backoff, FrameReader, Source, SourceInfo, SourceStats
+from edgeinfer.sources.base import POLICIES, Backoff, FrameReader, Source, SourceInfo, SourceOptions, SourceStats
 
 if TYPE_CHECKING:
     from edgeinfer.sources.replay import ReplaySource
 
 __all__ = [
-    "POLICIES", "Backoff", "FrameReader", "ReplaySource", "Source", "SourceInfo", "SourceStats",
+    "POLICIES", "Backoff", "FrameReader", "ReplaySource", "Source", "SourceInfo", "SourceOptions", "SourceStats",
     "open_source", "registry", "resolve_uri",
 ]
 
@@ -115,7 +115,8 @@ def open_source(
         open_timeout_s: Keep retrying the first open of a live source this long, seconds.
 
     Returns:
-        An open :class:`Source`; close it (or use ``with``) to release the device.
+        An open :class:`Source`, built by the registered class of the kind as
+        ``cls(target, SourceOptions(...))``; close it (or use ``with``) to release the device.
 
     Raises:
         SourceError: it cannot be opened; the message says what to check.
@@ -124,8 +125,9 @@ def open_source(
     """
     kind, target = resolve_uri(uri)
     cls = registry.get(kind)
-    source: Source = cls(target, width=width, height=height, fps=fps, policy=policy, loop=loop, name=name,
-                         backoff=backoff, open_timeout_s=open_timeout_s)
+    options = SourceOptions(width=width, height=height, fps=fps, policy=policy, loop=loop, name=name,
+                            backoff=backoff or Backoff(), open_timeout_s=open_timeout_s)
+    source: Source = cls(target, options)
     return source
 
 

@@ -18,7 +18,8 @@ from edgeinfer.errors import ConfigError
 from edgeinfer.types import Frame
 
 __all__ = [
-    "POLICIES", "Backoff", "FrameReader", "Policy", "Source", "SourceInfo", "SourceStats", "check_policy",
+    "POLICIES", "Backoff", "FrameReader", "Policy", "Source", "SourceInfo", "SourceOptions", "SourceStats",
+    "check_policy",
 ]
 
 Policy = Literal["latest", "every"]
@@ -61,6 +62,36 @@ class Backoff:
         [0.5, 1.0, 2.0, 30.0]
         """
         return float(min(self.max_s, self.initial_s * self.factor ** min(attempt, 64)))
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """The options every source kind takes, built by :func:`~edgeinfer.sources.open_source`.
+
+    A source applies the ones that mean something for it (a file ignores ``width``, a
+    camera ignores ``loop``), so every kind has the same ``(target, options)`` signature.
+
+    Attributes:
+        width: Requested frame width, pixels, where the device supports it.
+        height: Requested frame height, pixels.
+        fps: Requested frame rate (the pacing rate of a realtime replay).
+        policy: ``latest`` or ``every``; ``None``: ``latest`` for live sources, ``every``
+            for files and folders.
+        loop: Start files and folders again when they end.
+        name: Stream name stamped on every frame.
+        backoff: Waits between reconnection attempts of live sources.
+        open_timeout_s: Keep retrying the first open of a live source this long, seconds
+            (0: fail at once).
+    """
+
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    policy: str | None = None
+    loop: bool = False
+    name: str = "default"
+    backoff: Backoff = Backoff()
+    open_timeout_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 
 from edgeinfer.sources._opencv import OpenCVReader
-from edgeinfer.sources.base import Backoff
+from edgeinfer.sources.base import SourceOptions
 from edgeinfer.sources.capture import CaptureSource
 
 __all__ = ["CameraSource", "camera_open_error"]
@@ -61,25 +61,18 @@ class CameraSource(CaptureSource):
 
     Args:
         device: Camera index (``0``) or V4L2 device path (``/dev/video0``).
-        width: Requested width, pixels; applied with ``cap.set`` (``info`` has the actual value).
-        height: Requested height, pixels.
-        fps: Requested frame rate.
-        policy: ``latest`` by default; ``every`` keeps every frame the driver delivers.
-        loop: Unused for cameras.
-        name: Stream name stamped on every frame.
-        backoff: Waits between reconnection attempts (0.5 s doubling to 30 s by default).
-        open_timeout_s: Keep retrying the first open this long before raising, seconds.
+        options: ``width``, ``height`` and ``fps`` are applied with ``cap.set`` (``info`` has
+            the actual values); policy ``latest`` by default (``every`` keeps every frame the
+            driver delivers); ``loop`` is unused.
 
     Raises:
         SourceError: the camera cannot be opened; the message names the device and what to
             check (existence, ``video`` group, another process holding it).
     """
 
-    def __init__(self, device: int | str = 0, *, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, policy: str | None = None, loop: bool = False,
-                 name: str = "default", backoff: Backoff | None = None, open_timeout_s: float = 0.0) -> None:
+    def __init__(self, device: int | str = 0, options: SourceOptions | None = None) -> None:
+        options = options or SourceOptions()
         target, api, shown = _device(device)
         reader = _CameraReader(target, api, live=True, description=f"camera {shown}",
-                               width=width, height=height, fps=fps)
-        super().__init__(reader, kind="camera", uri=shown, policy=policy, name=name, backoff=backoff,
-                         open_timeout_s=open_timeout_s)
+                               width=options.width, height=options.height, fps=options.fps)
+        super().__init__(reader, kind="camera", uri=shown, options=options)

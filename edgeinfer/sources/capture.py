@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from edgeinfer.errors import SourceError
-from edgeinfer.sources.base import Backoff, FrameReader, Policy, SourceInfo, SourceStats, check_policy
+from edgeinfer.sources.base import FrameReader, Policy, SourceInfo, SourceOptions, SourceStats, check_policy
 from edgeinfer.types import Frame
 
 __all__ = ["CaptureSource"]
@@ -33,27 +33,22 @@ class CaptureSource:
         reader: The device, file or stream; opened here.
         kind: Registry key of the source kind.
         uri: What was opened, for ``info``.
-        policy: ``latest`` / ``every``; default ``latest`` for live readers, else ``every``.
-        loop: Restart a finite source from the beginning when it ends.
-        name: Stream name stamped on every frame.
-        backoff: Waits between reconnection attempts of a live source.
-        open_timeout_s: Keep retrying the first open of a live source this long, seconds
-            (0: fail at once). Drops after the first open are retried forever.
+        options: Policy (default ``latest`` for live readers, else ``every``), loop
+            (restart a finite source when it ends), stream name, backoff of a live source
+            and how long its first open is retried (drops after that are retried forever).
+            ``width``, ``height`` and ``fps`` are the reader's business.
 
     Raises:
         SourceError: the reader cannot be opened.
         ConfigError: unknown policy.
     """
 
-    def __init__(
-        self, reader: FrameReader, *, kind: str, uri: str, policy: str | None = None, loop: bool = False,
-        name: str = "default", backoff: Backoff | None = None, open_timeout_s: float = 0.0,
-    ) -> None:
+    def __init__(self, reader: FrameReader, *, kind: str, uri: str, options: SourceOptions) -> None:
         self._reader = reader
-        self._policy: Policy = check_policy(policy, live=reader.live)
-        self._loop = loop
-        self._name = name
-        self._backoff = backoff or Backoff()
+        self._policy: Policy = check_policy(options.policy, live=reader.live)
+        self._loop = options.loop
+        self._name = options.name
+        self._backoff = options.backoff
         self._closed = threading.Event()
         self._read_lock = threading.Lock()  # one thread touches the reader at a time
         self._cond = threading.Condition()
@@ -62,13 +57,13 @@ class CaptureSource:
         self._error: BaseException | None = None
         self._counts = {"captured": 0, "delivered": 0, "dropped": 0, "disconnects": 0, "reconnects": 0}
         self._connected = True
-        self._open_first(open_timeout_s)
+        self._open_first(options.open_timeout_s)
         width, height, fps, count = reader.size_fps()
-        self._info = SourceInfo(kind, uri, name, reader.live, self._policy, width, height, fps,
+        self._info = SourceInfo(kind, uri, options.name, reader.live, self._policy, width, height, fps,
                                 None if reader.live else count)
         self._grabber: threading.Thread | None = None
         if self._policy == "latest":
-            self._grabber = threading.Thread(target=self._grab_loop, name=f"grab-{name}", daemon=True)
+            self._grabber = threading.Thread(target=self._grab_loop, name=f"grab-{options.name}", daemon=True)
             self._grabber.start()
 
     # -- Source protocol ----------------------------------------------------------------

@@ -10,7 +10,7 @@ import cv2
 
 from edgeinfer.errors import SourceError
 from edgeinfer.sources._opencv import OpenCVReader, has_gstreamer
-from edgeinfer.sources.base import Backoff
+from edgeinfer.sources.base import SourceOptions
 from edgeinfer.sources.capture import CaptureSource
 
 __all__ = ["GStreamerSource", "JETSON_CSI_EXAMPLE"]
@@ -42,26 +42,18 @@ class GStreamerSource(CaptureSource):
 
     Args:
         pipeline: The pipeline, ending in ``appsink`` (without the ``gst:`` prefix).
-        width: Requested width (set it in the pipeline caps instead; reported here).
-        height: Requested height.
-        fps: Requested frame rate.
-        policy: ``latest`` by default.
-        loop: Unused.
-        name: Stream name stamped on every frame.
-        backoff: Waits between reconnection attempts.
-        open_timeout_s: Keep retrying the first open this long, seconds.
+        options: ``width``, ``height`` and ``fps`` are requested with ``cap.set`` (set them
+            in the pipeline caps instead); policy ``latest`` by default; ``loop`` is unused.
 
     Raises:
         SourceError: OpenCV lacks GStreamer (with how to fix it), or the pipeline fails.
     """
 
-    def __init__(self, pipeline: str, *, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, policy: str | None = None, loop: bool = False,
-                 name: str = "default", backoff: Backoff | None = None, open_timeout_s: float = 0.0) -> None:
+    def __init__(self, pipeline: str, options: SourceOptions | None = None) -> None:
+        options = options or SourceOptions()
         pipeline = pipeline.removeprefix("gst:").strip()
         if not has_gstreamer():
             raise SourceError(NO_GSTREAMER)
         reader = _GStreamerReader(pipeline, cv2.CAP_GSTREAMER, live=True, description=f"gstreamer {pipeline}",
-                                  width=width, height=height, fps=fps)
-        super().__init__(reader, kind="gstreamer", uri=f"gst:{pipeline}", policy=policy, name=name,
-                         backoff=backoff, open_timeout_s=open_timeout_s)
+                                  width=options.width, height=options.height, fps=options.fps)
+        super().__init__(reader, kind="gstreamer", uri=f"gst:{pipeline}", options=options)

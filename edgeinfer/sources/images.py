@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edgeinfer.errors import SourceError
-from edgeinfer.sources.base import Backoff
+from edgeinfer.sources.base import SourceOptions
 from edgeinfer.sources.capture import CaptureSource
 
 __all__ = ["IMAGE_SUFFIXES", "ImagesSource", "list_images"]
@@ -82,22 +82,16 @@ class ImagesSource(CaptureSource):
 
     Args:
         pattern: A folder, a glob (``images/*.jpg``, ``**`` allowed) or one image file.
-        width: Not applied (the preprocessing resizes); ``info`` reports the first image's size.
-        height: Not applied.
-        fps: Not applied.
-        policy: ``every`` by default.
-        loop: Start again from the first image after the last.
-        name: Stream name stamped on every frame.
-        backoff: Unused; accepted for a uniform signature.
-        open_timeout_s: Unused.
+        options: Policy ``every`` by default; ``loop`` starts again from the first image
+            after the last. ``width``, ``height`` and ``fps`` are not applied (the
+            preprocessing resizes; ``info`` reports the first image's size), nor ``backoff``
+            and ``open_timeout_s``.
 
     Raises:
         SourceError: no images match; later, from ``read()``, an image cannot be decoded.
     """
 
-    def __init__(self, pattern: str | Path, *, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, policy: str | None = None, loop: bool = False,
-                 name: str = "default", backoff: Backoff | None = None, open_timeout_s: float = 0.0) -> None:
+    def __init__(self, pattern: str | Path, options: SourceOptions | None = None) -> None:
         files = list_images(pattern)
         reader = _ImagesReader(files, f"images {pattern}")
-        super().__init__(reader, kind="images", uri=str(pattern), policy=policy, loop=loop, name=name)
+        super().__init__(reader, kind="images", uri=str(pattern), options=options or SourceOptions())

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.errors import MissingDependencyError, SourceError
-from edgeinfer.sources.base import Backoff
+from edgeinfer.sources.base import SourceOptions
 from edgeinfer.sources.capture import CaptureSource
 
 __all__ = ["Picamera2Source"]
@@ -87,27 +87,19 @@ class Picamera2Source(CaptureSource):
 
     Args:
         camera: ``picam:N`` or the camera number ``N``.
-        width: Requested width, pixels (default 1280).
-        height: Requested height, pixels (default 720).
-        fps: Requested frame rate (the ``FrameRate`` control).
-        policy: ``latest`` by default.
-        loop: Unused.
-        name: Stream name stamped on every frame.
-        backoff: Waits between reconnection attempts.
-        open_timeout_s: Keep retrying the first open this long, seconds.
+        options: ``width`` and ``height`` default to 1280 x 720; ``fps`` sets the
+            ``FrameRate`` control; policy ``latest`` by default; ``loop`` is unused.
 
     Raises:
         MissingDependencyError: ``picamera2`` is not importable.
         SourceError: the camera cannot be started.
     """
 
-    def __init__(self, camera: int | str = 0, *, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, policy: str | None = None, loop: bool = False,
-                 name: str = "default", backoff: Backoff | None = None, open_timeout_s: float = 0.0) -> None:
+    def __init__(self, camera: int | str = 0, options: SourceOptions | None = None) -> None:
+        options = options or SourceOptions()
         text = str(camera).removeprefix("picam:") or "0"
         if not text.isdigit():
             raise SourceError(f"Bad Raspberry Pi camera {camera!r}: use picam:0, picam:1, ...")
         _import_picamera2()
-        reader = _PicameraReader(int(text), width, height, fps)
-        super().__init__(reader, kind="picamera2", uri=f"picam:{text}", policy=policy, name=name,
-                         backoff=backoff, open_timeout_s=open_timeout_s)
+        reader = _PicameraReader(int(text), options.width, options.height, options.fps)
+        super().__init__(reader, kind="picamera2", uri=f"picam:{text}", options=options)

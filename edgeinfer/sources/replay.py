@@ -16,13 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeinfer.errors import SourceError
-from edgeinfer.sources.base import Backoff
+from edgeinfer.sources.base import SourceOptions
 from edgeinfer.sources.capture import CaptureSource
 
 __all__ = ["ReplaySource"]
@@ -135,35 +136,36 @@ class ReplaySource(CaptureSource):
 
     Args:
         frames: ``(H, W, 3)`` uint8 BGR arrays, or the path of a video file.
-        width: Not applied; accepted for a uniform signature.
-        height: Not applied.
-        fps: Pacing rate with ``realtime=True``, frames per second (default 30).
-        policy: Default ``latest`` when ``realtime`` else ``every``.
-        loop: Replay from the start after the last frame.
-        name: Stream name stamped on every frame.
-        backoff: Waits between reconnection attempts (use small ones in tests).
-        open_timeout_s: Keep retrying the first open this long, seconds.
+        options: ``fps`` is the pacing rate with ``realtime=True`` (default 30); policy
+            ``latest`` when ``realtime`` else ``every``; ``loop`` replays from the start
+            after the last frame; use a small ``backoff`` in tests. ``width`` and ``height``
+            are not applied. Default: ``SourceOptions(name="replay")``.
         realtime: Pace frames at ``fps`` and act as a live source (``latest`` policy,
             reconnection after simulated drops); it still ends after the last frame unless ``loop``.
         disconnect_at: Frame positions (0-based) before which the fake camera drops once.
         failed_reconnects: Reconnection attempts that fail after each drop before it recovers.
+        **fields: :class:`SourceOptions` fields that replace those of ``options``, so a test
+            can write ``ReplaySource(frames, fps=200, realtime=True)``.
 
     Attributes:
         reader_opens: How many times the underlying capture was opened (1 + reconnections).
+
+    Raises:
+        SourceError: ``fps`` is not positive.
+        TypeError: a keyword in ``fields`` is not a :class:`SourceOptions` field.
     """
 
-    def __init__(self, frames: Sequence[np.ndarray] | str | Path, *, width: int | None = None,
-                 height: int | None = None, fps: float | None = None, policy: str | None = None,
-                 loop: bool = False, name: str = "replay", backoff: Backoff | None = None,
-                 open_timeout_s: float = 0.0, realtime: bool = False, disconnect_at: Collection[int] = (),
-                 failed_reconnects: int = 0) -> None:
-        if fps is not None and fps <= 0:
-            raise SourceError(f"ReplaySource fps must be > 0, got {fps}")
-        self._replay = _ReplayReader(frames, fps=fps or 30.0, realtime=realtime, disconnect_at=disconnect_at,
-                                     failed_reconnects=failed_reconnects, loop=loop)
-        super().__init__(self._replay, kind="replay", uri=self._replay.description, policy=policy,
-                         loop=loop and not realtime,
-                         name=name, backoff=backoff, open_timeout_s=open_timeout_s)
+    def __init__(self, frames: Sequence[np.ndarray] | str | Path, options: SourceOptions | None = None, *,
+                 realtime: bool = False, disconnect_at: Collection[int] = (), failed_reconnects: int = 0,
+                 **fields: Any) -> None:
+        options = replace(options or SourceOptions(name="replay"), **fields)
+        if options.fps is not None and options.fps <= 0:
+            raise SourceError(f"ReplaySource fps must be > 0, got {options.fps}")
+        self._replay = _ReplayReader(frames, fps=options.fps or 30.0, realtime=realtime,
+                                     disconnect_at=disconnect_at, failed_reconnects=failed_reconnects,
+                                     loop=options.loop)
+        super().__init__(self._replay, kind="replay", uri=self._replay.description,
+                         options=replace(options, loop=options.loop and not realtime))
 
     @property
     def reader_opens(self) -> int:

@@ -11,7 +11,7 @@ import re
 import cv2
 
 from edgeinfer.sources._opencv import OpenCVReader
-from edgeinfer.sources.base import Backoff
+from edgeinfer.sources.base import SourceOptions
 from edgeinfer.sources.capture import CaptureSource
 
 __all__ = ["StreamSource", "redact_url"]
@@ -37,24 +37,18 @@ class StreamSource(CaptureSource):
 
     Args:
         url: Stream URL (``rtsp://user:pass@host/path``, ``http://host/video.mjpg``).
-        width: Requested width, applied where the backend supports it.
-        height: Requested height.
-        fps: Requested frame rate.
-        policy: ``latest`` by default (newest frame first); ``every`` keeps all frames.
-        loop: Unused (streams reconnect instead of ending).
-        name: Stream name stamped on every frame.
-        backoff: Waits between reconnection attempts (0.5 s doubling to 30 s by default).
-        open_timeout_s: Keep retrying the first connection this long before raising, seconds.
+        options: ``width``, ``height`` and ``fps`` are applied where the backend supports
+            them; policy ``latest`` by default (newest frame first; ``every`` keeps all
+            frames); ``open_timeout_s`` keeps retrying the first connection; ``loop`` is
+            unused (streams reconnect instead of ending).
 
     Raises:
         SourceError: the stream cannot be opened (within ``open_timeout_s``).
     """
 
-    def __init__(self, url: str, *, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, policy: str | None = None, loop: bool = False,
-                 name: str = "default", backoff: Backoff | None = None, open_timeout_s: float = 0.0) -> None:
+    def __init__(self, url: str, options: SourceOptions | None = None) -> None:
+        options = options or SourceOptions()
         shown = redact_url(url)
         reader = _StreamReader(url, cv2.CAP_FFMPEG, live=True, description=f"stream {shown}",
-                               width=width, height=height, fps=fps)
-        super().__init__(reader, kind="stream", uri=shown, policy=policy, name=name, backoff=backoff,
-                         open_timeout_s=open_timeout_s)
+                               width=options.width, height=options.height, fps=options.fps)
+        super().__init__(reader, kind="stream", uri=shown, options=options)

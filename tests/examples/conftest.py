@@ -60,7 +60,7 @@ def digits_video(tmp_path_factory: pytest.TempPathFactory) -> DigitsVideo:
     from edgeinfer.demo.video import render_video
 
     digits = load_digits()
-    # The same permutation and 80/20 split as edgeinfer.demo.train.load_digits_data(seed=0).
+    # The same permutation and 80/20 split as edgeinfer.demo.digits.load_digits_data(seed=0).
     order = np.random.default_rng(0).permutation(len(digits.images))[int(0.8 * len(digits.images)):]
     path = tmp_path_factory.mktemp("video") / "camera.mp4"
     labels = render_video(path, digits.images[order], digits.target[order], frames=VIDEO_FRAMES, hold=3,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeinfer.sources import Backoff, ReplaySource
+from edgeinfer.sources import Backoff, ReplaySource, SourceOptions
 from tests.sources.helpers import decode_index, index_frames, write_video
 
 cv2 = pytest.importorskip("cv2")
@@ -92,7 +92,7 @@ def test_stream_that_appears_later_and_comes_back_after_a_drop(tmp_path: Path) -
     first = write_video(tmp_path / "first.mp4", index_frames(5))
     second = write_video(tmp_path / "second.mp4", index_frames(5, start=100))
     placing = _place_later(first, live, 0.2)
-    source = StreamSource(str(live), policy="every", backoff=FAST, open_timeout_s=10.0)
+    source = StreamSource(str(live), SourceOptions(policy="every", backoff=FAST, open_timeout_s=10.0))
     placing.join()
     with source:
         got = [decode_index(source.read().image) for _ in range(5)]  # type: ignore[union-attr]
@@ -112,5 +112,15 @@ def test_stream_that_never_appears_fails_after_open_timeout(tmp_path: Path) -> N
 
     started = time.monotonic()
     with pytest.raises(SourceError, match="Cannot open the stream"):
-        StreamSource(str(tmp_path / "never.mp4"), backoff=FAST, open_timeout_s=0.2)
+        StreamSource(str(tmp_path / "never.mp4"), SourceOptions(backoff=FAST, open_timeout_s=0.2))
     assert time.monotonic() - started < 2.0
+
+
+def test_replay_keywords_are_source_options_fields() -> None:
+    frames = index_frames(3)
+    with ReplaySource(frames, SourceOptions(name="cam", policy="latest"), policy="every") as source:
+        assert (source.info.name, source.info.policy) == ("cam", "every")
+    with ReplaySource(frames) as source:
+        assert source.info.name == "replay"
+    with pytest.raises(TypeError, match="fsp"):
+        ReplaySource(frames, fsp=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,10 @@ def test_importing_sources_does_not_import_cv2() -> None:
     code = "import edgeinfer.sources, edgeinfer.pipeline, sys; print('cv2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_kind_takes_the_target_and_one_options_object() -> None:
+    for kind in registry.names():
+        params = list(inspect.signature(registry.get(kind).__init__).parameters.values())[1:]
+        assert params[1].name == "options" and params[1].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, kind
+        assert not any(p.name in ("width", "policy", "backoff") for p in params), kind
