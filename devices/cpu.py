@@ -73,11 +73,9 @@ def read_cpu_int8(cpuinfo: str | None = None, machine: str | None = None) -> Cpu
         if key.strip() in ("flags", "Features"):
             flags.update(value.split())
     features = tuple(f for f in INT8_FLAGS if f in flags)
-    if machine in _X86:
-        target = "x86-vnni" if {"avx512_vnni", "avx_vnni"} & flags else "x86-avx2"
-    else:
-        target = "arm64"
-    return CpuInt8(machine, features, target)
+    if machine not in _X86:
+        return CpuInt8(machine, features, "arm64")
+    return CpuInt8(machine, features, "x86-vnni" if {"avx512_vnni", "avx_vnni"} & flags else "x86-avx2")
 
 
 def saturates_u8s8(reduce_range: bool, cpu_target: str) -> bool:

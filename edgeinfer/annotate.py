@@ -20,7 +20,7 @@ import numpy as np
 from edgeinfer.errors import InputError, MissingDependencyError
 
 if TYPE_CHECKING:
-    from edgeinfer.postprocess.results import (
+    from edgeinfer.results import (
         Classification,
         Detections,
         RawResult,

@@ -75,7 +75,7 @@ class Pipeline:
 
     Example:
         >>> from edgeinfer.sources import ReplaySource
-        >>> from edgeinfer.postprocess.results import Regression
+        >>> from edgeinfer.results import Regression
         >>> frames = [np.full((8, 8, 3), i, np.uint8) for i in range(5)]
         >>> mean = lambda image: Regression(values=np.array([image.mean()], np.float32), names=("mean",))
         >>> got = []

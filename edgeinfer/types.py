@@ -2,7 +2,7 @@
 
 Stages never hold each other's objects; they exchange numpy arrays and these small
 frozen dataclasses. Results (``Classification``, ``Detections``, ...) live in
-:mod:`edgeinfer.postprocess.results`.
+:mod:`edgeinfer.results`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import edgeinfer
 from edgeinfer.errors import InputError, ModelError
 from edgeinfer.model import Model
 from edgeinfer.pipeline import Pipeline
-from edgeinfer.postprocess.results import Regression
+from edgeinfer.results import Regression
 from edgeinfer.sinks.memory import MemorySink
 from edgeinfer.sources import ReplaySource
 from tests.model_factory import onnx_cnn_bytes, tflite_bytes

@@ -22,7 +22,8 @@ from edgeinfer.errors import ConfigError
 from edgeinfer.postprocess.classification import decode_classification, top_k_classes
 from edgeinfer.postprocess.detection import decode_detection
 from edgeinfer.postprocess.regression import decode_raw, decode_regression
-from edgeinfer.postprocess.results import (
+from edgeinfer.postprocess.segmentation import decode_segmentation
+from edgeinfer.results import (
     Classification,
     Detections,
     RawResult,
@@ -30,7 +31,6 @@ from edgeinfer.postprocess.results import (
     Result,
     Segmentation,
 )
-from edgeinfer.postprocess.segmentation import decode_segmentation
 
 if TYPE_CHECKING:
     from edgeinfer.card import ModelCard

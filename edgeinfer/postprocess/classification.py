@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeinfer.postprocess.results import Classification
+from edgeinfer.results import Classification
 
 if TYPE_CHECKING:
     from edgeinfer.card import ModelCard

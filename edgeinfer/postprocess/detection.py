@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeinfer.postprocess.nms import nms_per_class
-from edgeinfer.postprocess.results import Detections
 from edgeinfer.postprocess.ssd import decode_ssd
 from edgeinfer.postprocess.yolo import Candidates, decode_yolov5, decode_yolov8
+from edgeinfer.results import Detections
 
 if TYPE_CHECKING:
     from edgeinfer.card import ModelCard, PostprocessSpec

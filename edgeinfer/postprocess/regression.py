@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeinfer.errors import ConfigError
-from edgeinfer.postprocess.results import RawResult, Regression
+from edgeinfer.results import RawResult, Regression
 
 if TYPE_CHECKING:
     from edgeinfer.card import ModelCard

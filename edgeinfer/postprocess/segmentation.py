@@ -21,7 +21,7 @@ import numpy as np
 
 from edgeinfer.errors import InputError
 from edgeinfer.postprocess.classification import ACTIVATIONS
-from edgeinfer.postprocess.results import Segmentation
+from edgeinfer.results import Segmentation
 
 if TYPE_CHECKING:
     from edgeinfer.card import ModelCard

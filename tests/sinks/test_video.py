@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeinfer.errors import SinkError
-from edgeinfer.postprocess.results import Detections
+from edgeinfer.results import Detections
 from edgeinfer.sinks import make_envelope, registry
 from edgeinfer.sinks.video import VideoSink
 

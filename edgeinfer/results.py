@@ -1,4 +1,4 @@
-"""Results: what :func:`edgeinfer.postprocess.decode` returns and the sinks publish.
+"""Results: what :func:`edgeinfer.postprocess.decode` returns and the sinks publish; plain data like types.
 
 Each result is a small frozen dataclass holding numpy arrays, with a class-level ``task``
 name and ``to_dict()`` giving the JSON payload (plain Python numbers, rounded) that the
