@@ -45,6 +45,7 @@ class _Job:
     io_type: str
     calib_size: int
     calibration_method: str
+    cpu_target: str
     prune: float | None
     edgetpu: bool
     check: bool
@@ -145,7 +146,8 @@ def _export_and_quantize(source: Any, path: ConversionPath, job: _Job, calib: li
         from converters.torch_onnx import simplify_onnx
 
         simplify_onnx(float_path)
-        quantize_onnx(float_path, artifact, job.quantize, calib, method=job.calibration_method)
+        quantize_onnx(float_path, artifact, job.quantize, calib, method=job.calibration_method,
+                      cpu_target=job.cpu_target)
     else:
         from converters.tflite_quantize import quantize_tflite
 
@@ -169,9 +171,7 @@ def _build_report(out: Path, source: Any, path: ConversionPath, job: _Job, *, ca
     return ConversionReport(
         artifact=str(out), source_kind=source.kind, target=job.target,
         converter=f"{path.name} ({path.converter})",
-        quantization={"mode": job.quantize, "io_type": job.io_type if job.quantize == "int8" else "float32",
-                      "calibration_method": job.calibration_method if job.quantize == "int8" else None,
-                      "calibration_samples": len(calib)},
+        quantization=_quantization_info(job, len(calib)),
         outputs=fid.outputs, thresholds=job.thresholds if job.check else None, passed=not failures,
         failures=failures, samples={"count": run["samples"], "from": run["samples_from"]},
         sizes_bytes={"source": int(getattr(source, "size_bytes", 0)), "artifact": run["artifact_bytes"],
@@ -180,6 +180,18 @@ def _build_report(out: Path, source: Any, path: ConversionPath, job: _Job, *, ca
         pruning=run.get("pruning"), versions=_versions(source, job.target),
         source_sha256=source.sha256,
     )
+
+
+def _quantization_info(job: _Job, calibration_samples: int) -> dict[str, Any]:
+    int8 = job.quantize == "int8"
+    info = {"mode": job.quantize, "io_type": job.io_type if int8 else "float32",
+            "calibration_method": job.calibration_method if int8 else None,
+            "calibration_samples": calibration_samples}
+    if int8 and job.target == "onnx":
+        from converters.onnx_quantize import int8_scheme
+
+        info.update(int8_scheme(job.cpu_target))
+    return info
 
 
 def _embed_card(artifact: Path, card: ModelCard | None, layout: str | None, report: ConversionReport) -> None:
@@ -241,16 +253,18 @@ def _convert_in(tmp: Path, source: Any, path: ConversionPath, job: _Job, *, orig
 
 
 def _validate(*, to: str, quantize: str, io_type: str, calib_size: int, calibration_method: str,
-              prune: float | None, edgetpu: bool, check: bool,
+              cpu_target: str, prune: float | None, edgetpu: bool, check: bool,
               thresholds: Thresholds | Mapping[str, float] | None, verbose: bool) -> _Job:
     from converters.onnx_quantize import CALIBRATION_METHODS
+    from devices.cpu import CPU_TARGETS, read_cpu_int8
 
+    cpu_target = _choice("target", cpu_target, ("auto", *CPU_TARGETS))
     job = _Job(
         target=_choice("to", to, TARGETS), quantize=_choice("quantize", quantize, MODES),
         io_type=_choice("io_type", io_type, IO_TYPES), calib_size=int(calib_size),
         calibration_method=_choice("calibration_method", calibration_method, CALIBRATION_METHODS),
-        prune=prune, edgetpu=edgetpu, check=check, thresholds=_thresholds(quantize, thresholds),
-        verbose=verbose,
+        cpu_target=read_cpu_int8().target if cpu_target == "auto" else cpu_target, prune=prune,
+        edgetpu=edgetpu, check=check, thresholds=_thresholds(quantize, thresholds), verbose=verbose,
     )
     if job.calib_size < 1:
         raise ConfigError(f"calib_size must be at least 1, got {calib_size}")
@@ -280,6 +294,7 @@ def convert(
     check: bool = True,
     thresholds: Thresholds | Mapping[str, float] | None = None,
     calibration_method: str = "minmax",
+    target: str = "auto",
     verbose: bool = True,
     source_kind: str | None = None,
 ) -> ConversionReport:
@@ -303,6 +318,9 @@ def convert(
         check: Enforce the fidelity gates (the check itself always runs).
         thresholds: Own gates: :class:`Thresholds` or ``{"cosine": ..., "top1": ...}``.
         calibration_method: ONNX int8 statistic: ``minmax``, ``entropy`` or ``percentile``.
+        target: The CPUs an ONNX ``int8`` artifact is for: ``x86-avx2`` (no VNNI: 7-bit
+            weights, right on every x86 CPU), ``x86-vnni``, ``arm64``, or ``auto`` (this
+            machine's, :func:`devices.cpu.read_cpu_int8`). Recorded in the card.
         verbose: Print the report table (rich, stderr).
         source_kind: Force the source kind instead of detecting it.
 
@@ -317,7 +335,8 @@ def convert(
     """
     started = time.perf_counter()
     job = _validate(to=to, quantize=quantize, io_type=io_type, calib_size=calib_size,
-                    calibration_method=calibration_method, prune=prune, edgetpu=edgetpu, check=check,
+                    calibration_method=calibration_method, cpu_target=target, prune=prune, edgetpu=edgetpu,
+                    check=check,
                     thresholds=thresholds, verbose=verbose)
     kind = source_kind or detect_source_kind(source)
     card_obj = _resolve_card(card) if card is not None else _source_card(source, kind)

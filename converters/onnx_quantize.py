@@ -1,8 +1,12 @@
 """The ONNX quantization stage, shared by every source: fp16, dynamic int8 and static QDQ int8.
 
 ``int8`` runs ``quant_pre_process`` (shape inference, graph optimisation) and then
-``quantize_static`` in QDQ format with per-channel int8 weights, calibrated with
-min-max, entropy or percentile statistics on the calibration samples. ``dynamic``
+``quantize_static`` in QDQ format with uint8 activations and per-channel int8 weights
+(U8S8, ONNX Runtime's fastest CPU kernels), calibrated with min-max, entropy or
+percentile statistics on the calibration samples. For CPUs without VNNI (target
+``x86-avx2``) the weights use 7 bits (``reduce_range``): their AVX2 kernels sum pairs of
+uint8 x int8 products in int16, which saturates with 8-bit weights (the digits CNN lost
+2.2 points of accuracy that way) and cannot with 7 (:mod:`devices.cpu`). ``dynamic``
 quantizes weights only (activations at run time), ``fp16`` converts weights and compute to
 float16 while keeping float32 inputs and outputs.
 """
@@ -22,7 +26,7 @@ import numpy as np
 
 from edgeinfer.errors import ConfigError, ConversionError, MissingDependencyError
 
-__all__ = ["CALIBRATION_METHODS", "quantize_onnx"]
+__all__ = ["CALIBRATION_METHODS", "int8_scheme", "quantize_onnx"]
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -74,8 +78,21 @@ def _entropy_ranges(q: Any, pre: Path, tmp: Path, calibration: Sequence[np.ndarr
     return cache
 
 
+def int8_scheme(cpu_target: str) -> dict[str, Any]:
+    """How ``int8`` quantizes for CPUs of ``cpu_target`` (recorded in the card's ``conversion``).
+
+    Args:
+        cpu_target: ``x86-avx2``, ``x86-vnni`` or ``arm64`` (see :mod:`devices.cpu`).
+
+    Returns:
+        ``{"cpu_target", "activations", "weights", "reduce_range"}``.
+    """
+    return {"cpu_target": cpu_target, "activations": "uint8", "weights": "int8",
+            "reduce_range": cpu_target == "x86-avx2"}
+
+
 def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.ndarray], *,
-            method: str, per_channel: bool) -> None:
+            method: str, per_channel: bool, reduce_range: bool) -> None:
     if not calibration:
         raise ConversionError("int8 quantization needs calibration data: pass calibration= (or --calib DIR)")
     methods = {"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
@@ -86,9 +103,10 @@ def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.n
         cache = _entropy_ranges(q, pre, Path(tmp), calibration) if method == "entropy" else None
         q.quantize_static(
             str(pre), str(out_path), _Reader(_input_name(pre), calibration) if cache is None else None,
-            quant_format=q.QuantFormat.QDQ, per_channel=per_channel,
+            quant_format=q.QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
             # uint8 activations with int8 weights (U8S8): ONNX Runtime's integer kernels for it
-            # ran MobileNetV2 in 0.62x the float time here, while S8S8 ran 1.74x slower.
+            # ran MobileNetV2 in 0.62x the float time here, while S8S8 ran 1.74x slower (and
+            # saturates on AVX2 just the same, measured under an emulated Haswell CPU).
             activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
             calibrate_method=methods[method], calibration_cache_path=cache,
             extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False},
@@ -105,7 +123,7 @@ def _fp16(float_path: Path, out_path: Path) -> None:
 
 def quantize_onnx(float_path: str | Path, out_path: str | Path, mode: str,
                   calibration: Sequence[np.ndarray] = (), *, method: str = "minmax",
-                  per_channel: bool = True) -> None:
+                  per_channel: bool = True, cpu_target: str = "x86-vnni") -> None:
     """Quantize a float32 ONNX file.
 
     Args:
@@ -116,6 +134,8 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, mode: str,
             (``int8`` only).
         method: Calibration statistic for ``int8``: ``minmax``, ``entropy`` or ``percentile``.
         per_channel: Per-channel weight scales for ``int8``.
+        cpu_target: The CPUs the ``int8`` artifact is for (:func:`int8_scheme`): ``x86-avx2``
+            gets 7-bit weights, ``x86-vnni`` and ``arm64`` full 8-bit ones.
 
     Raises:
         ConfigError: an unknown mode or method.
@@ -135,7 +155,8 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, mode: str,
             elif mode == "dynamic":
                 q.quantize_dynamic(str(float_path), str(out_path), weight_type=q.QuantType.QInt8)
             elif mode == "int8":
-                _static(q, float_path, out_path, calibration, method=method, per_channel=per_channel)
+                _static(q, float_path, out_path, calibration, method=method, per_channel=per_channel,
+                        reduce_range=int8_scheme(cpu_target)["reduce_range"])
             else:
                 raise ConfigError(f"quantize {mode!r} is not one of none, fp16, dynamic, int8")
     except (ConfigError, ConversionError):

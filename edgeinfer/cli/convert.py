@@ -76,13 +76,16 @@ def _card(card: str | None, labels: str | None, task: str | None, preprocess: tu
 
 @click.command("convert")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--to", "target", type=click.Choice(["tflite", "onnx"]), required=True, help="Target format.")
+@click.option("--to", "to", type=click.Choice(["tflite", "onnx"]), required=True, help="Target format.")
 @click.option("--quantize", type=click.Choice(["none", "fp16", "dynamic", "int8"]), default="none",
               show_default=True, help="none = float32; int8 needs --calib.")
 @click.option("--calib", help="Folder or glob of calibration images (preprocessed with the card).")
 @click.option("--calib-size", type=int, default=200, show_default=True, help="Calibration images at most.")
 @click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
               show_default=True, help="ONNX int8 calibration statistic.")
+@click.option("--target", type=click.Choice(["auto", "x86-avx2", "x86-vnni", "arm64"]), default="auto",
+              show_default=True, help="CPUs an ONNX int8 artifact is for; x86-avx2 is right on every x86 CPU "
+                                      "(auto: this machine's, see `edgeinfer devices`).")
 @click.option("--card", type=click.Path(exists=True), help="Model card YAML to embed.")
 @click.option("--labels", type=click.Path(exists=True), help="Labels file, one per line.")
 @click.option("--task", type=click.Choice(["classification", "detection", "segmentation", "regression", "raw"]))
@@ -94,7 +97,7 @@ def _card(card: str | None, labels: str | None, task: str | None, preprocess: tu
 @click.option("--edgetpu", is_flag=True, help="Also compile the int8 TFLite for the Coral Edge TPU.")
 @click.option("--no-check", is_flag=True, help="Report fidelity but do not fail below the gates.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Artifact path.")
-def command(source: Path, target: str, quantize: str, calib: str | None, calib_size: int, calib_method: str,
+def command(source: Path, to: str, quantize: str, calib: str | None, calib_size: int, calib_method: str, target: str,
             card: str | None, labels: str | None, task: str | None, preprocess: tuple[str, ...],
             input_shape: str | None, io_type: str, prune: float | None, edgetpu: bool, no_check: bool,
             out: Path) -> None:
@@ -104,8 +107,8 @@ def command(source: Path, target: str, quantize: str, calib: str | None, calib_s
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "converters", "convert", "edgeinfer convert") from exc
     report = converters.convert(
-        str(source), to=target, quantize=quantize, calibration=calib, calib_size=calib_size,
-        calibration_method=calib_method, card=_card(card, labels, task, preprocess),
+        str(source), to=to, quantize=quantize, calibration=calib, calib_size=calib_size,
+        calibration_method=calib_method, target=target, card=_card(card, labels, task, preprocess),
         input_shape=parse_shape(input_shape), out=out, io_type=io_type, prune=prune, edgetpu=edgetpu,
         check=not no_check, verbose=True,
     )

@@ -70,19 +70,20 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_artifact(digits: Digits, artifacts_dir: Path) -> Callable[..., Any]:
-    """``make(to, quantize="none", io_type="float32", method="minmax") -> ConversionReport``, cached."""
+    """``make(to, quantize="none", io_type="float32", method="minmax", target="auto") -> ConversionReport``, cached."""
     import converters
 
-    cache: dict[tuple[str, str, str, str], Any] = {}
+    cache: dict[tuple[str, str, str, str, str], Any] = {}
 
-    def make(to: str, quantize: str = "none", io_type: str = "float32", method: str = "minmax") -> Any:
-        key = (to, quantize, io_type, method)
+    def make(to: str, quantize: str = "none", io_type: str = "float32", method: str = "minmax",
+             target: str = "auto") -> Any:
+        key = (to, quantize, io_type, method, target)
         if key not in cache:
-            out = artifacts_dir / f"digits_{quantize}_{io_type}_{method}.{to}"
+            out = artifacts_dir / f"digits_{quantize}_{io_type}_{method}_{target}.{to}"
             cache[key] = converters.convert(
                 digits.net, to=to, quantize=quantize, io_type=io_type, calibration=digits.calib_dir,
                 calib_size=100, card=DIGITS_CARD, input_shape=(1, 3, 32, 32), out=out,
-                calibration_method=method, verbose=False,
+                calibration_method=method, target=target, verbose=False,
             )
         return cache[key]
 
