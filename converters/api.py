@@ -19,7 +19,7 @@ import numpy as np
 
 from converters.base import ExportOptions
 from converters.calibration import load_calibration, random_inputs
-from converters.fidelity import check_gates, compare_outputs, measure
+from converters.fidelity import artifact_latency_ms, check_gates, compare_outputs, measure
 from converters.layout import input_permutation
 from converters.paths import ConversionPath, get_path
 from converters.report import ConversionReport, FidelityError, Thresholds, default_thresholds
@@ -176,10 +176,26 @@ def _build_report(out: Path, source: Any, path: ConversionPath, job: _Job, *, ca
         failures=failures, samples={"count": run["samples"], "from": run["samples_from"]},
         sizes_bytes={"source": int(getattr(source, "size_bytes", 0)), "artifact": run["artifact_bytes"],
                      **({"float_artifact": run["float_bytes"]} if run["float_bytes"] is not None else {})},
-        latency_ms={"source": fid.source_latency_ms, "artifact": fid.artifact_latency_ms},
+        latency_ms={"source": fid.source_latency_ms, "artifact": fid.artifact_latency_ms,
+                    **({"float_artifact": run["float_latency_ms"]} if "float_latency_ms" in run else {})},
+        notes=_speed_notes(job, fid.artifact_latency_ms, run.get("float_latency_ms")),
         pruning=run.get("pruning"), versions=_versions(source, job.target),
         source_sha256=source.sha256,
     )
+
+
+def _speed_notes(job: _Job, artifact_ms: float, float_ms: float | None) -> list[str]:
+    if float_ms is None or float_ms <= 0:
+        return []
+    from devices.cpu import read_cpu_int8
+
+    ratio = artifact_ms / float_ms
+    here = f"on this CPU ({read_cpu_int8().target})"
+    if ratio > 1.0:
+        return [f"{job.quantize} runs at {ratio:.2f}x the float artifact's latency {here}: it is smaller but not "
+                f"faster here; ship the float one (--quantize none) for speed, or measure on the device with "
+                f"`edgeinfer bench INT8 --compare FLOAT`"]
+    return [f"{job.quantize} runs at {ratio:.2f}x the float artifact's latency {here}: ship it"]
 
 
 def _quantization_info(job: _Job, calibration_samples: int) -> dict[str, Any]:
@@ -231,6 +247,8 @@ def _convert_in(tmp: Path, source: Any, path: ConversionPath, job: _Job, *, orig
     }
     if original is not None:
         run["pruning"] = _pruning_info(job, original, sparsity, inputs, fid)
+    if job.quantize != "none" and float_path != artifact:  # is the quantized artifact faster here?
+        run["float_latency_ms"] = artifact_latency_ms(float_path, inputs, perm)
     report = _build_report(out, source, path, job, calib=calib, run=run)
     if not report.passed:
         if job.verbose:

@@ -94,6 +94,21 @@ def measure(source: SourceModel, artifact: Path, inputs: Sequence[np.ndarray],
                           float(np.median(art_times) * 1e3), names, reference, candidate)
 
 
+def artifact_latency_ms(artifact: Path, inputs: Sequence[np.ndarray], permutation: tuple[int, ...] | None) -> float:
+    """Median per-sample latency of an artifact on ``inputs`` on this machine, ms (after one warm-up)."""
+    import edgeinfer
+
+    with edgeinfer.load(artifact, accelerator="auto") as model:
+        feeds = [np.ascontiguousarray(x.transpose(permutation)) if permutation else x for x in inputs]
+        model.run(feeds[0])
+        times = []
+        for feed in feeds:
+            t0 = time.perf_counter()
+            model.run(feed)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
 def check_gates(outputs: Sequence[OutputFidelity], thresholds: Thresholds, classification: bool) -> list[str]:
     """Return one message per gate missed (empty when all hold)."""
     failures = []

@@ -73,12 +73,15 @@ class ConversionReport:
         failures: One line per gate that failed.
         samples: Number of inputs the check ran on, and where they came from.
         sizes_bytes: ``source``, ``float_artifact`` and ``artifact`` file sizes.
-        latency_ms: Median per-sample latency of ``source`` and ``artifact`` on this machine.
+        latency_ms: Median per-sample latency of ``source``, ``artifact`` and (quantized) the
+            ``float_artifact`` on this machine.
         pruning: Amount, sparsity reached and fidelity against the unpruned model, if pruned.
         edgetpu_artifact: Path of the Edge TPU-compiled model, if compiled.
         versions: Framework package versions used.
         source_sha256: Hash of the source model.
         duration_s: Wall time of the whole conversion, seconds.
+        notes: What a person should know, e.g. whether the quantized artifact is faster than
+            the float one on this machine, and which to ship.
     """
 
     artifact: str
@@ -98,6 +101,7 @@ class ConversionReport:
     versions: dict[str, str] = field(default_factory=dict)
     source_sha256: str = ""
     duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of the whole report."""
@@ -143,6 +147,8 @@ class ConversionReport:
         console.print(f"samples: {self.samples}  sizes: {sizes}  latency: {latency}")
         if self.pruning:
             console.print(f"pruning: amount {self.pruning['amount']}, sparsity {self.pruning['sparsity']:.3f}")
+        for note in self.notes:
+            console.print(f"[yellow]note:[/yellow] {note}")
         for failure in self.failures:
             console.print(f"[red]gate failed:[/red] {failure}")
         console.print(f"artifact: {self.artifact}")

@@ -7,6 +7,7 @@ preprocessing + inference + decoding of a 1920x1080 frame).
 
 from __future__ import annotations
 
+import functools
 import resource
 import sys
 import time
@@ -18,7 +19,7 @@ import numpy as np
 
 from edgeinfer.types import TensorSpec
 
-__all__ = ["BenchResult", "benchmark", "plot_latency", "random_inputs", "synthetic_frame"]
+__all__ = ["BenchResult", "Comparison", "benchmark", "compare", "plot_latency", "random_inputs", "synthetic_frame"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,103 @@ def benchmark(model: str | Path, *, accelerator: str = "auto", threads: int | No
                 progress()
         return BenchResult(str(model), loaded.accelerator, threads, end_to_end, init_ms, first_ms,
                            latencies, _peak_rss_mb())
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two models timed in alternating rounds on this machine (``edgeinfer bench A --compare B``).
+
+    Attributes:
+        models: The two paths, ``[a, b]``.
+        kinds: What each is (``float32``, ``int8``, ``fp16`` ... from its card or dtypes).
+        sizes_bytes: The two file sizes.
+        p50_ms: Median latency of each over every round.
+        ratio: Median over the rounds of ``b``'s p50 divided by ``a``'s (< 1: ``b`` is faster).
+        cpu_target: This CPU's int8 kernel family (:mod:`devices.cpu`).
+        verdict: One sentence: which is faster here, and which to ship.
+    """
+
+    models: list[str]
+    kinds: list[str]
+    sizes_bytes: list[int]
+    p50_ms: list[float]
+    ratio: float
+    cpu_target: str
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+def _kind(model: Any) -> str:
+    conversion = model.card.conversion
+    if conversion is not None and conversion.quantization.get("mode") not in (None, "none"):
+        return str(conversion.quantization["mode"])
+    quantized = any(spec.quant is not None for spec in (*model.inputs, *model.outputs))
+    return "int8" if quantized else str(model.inputs[0].dtype)
+
+
+def compare(model_a: str | Path, model_b: str | Path, *, accelerator: str = "auto", threads: int | None = None,
+            runs: int = 50, rounds: int = 5) -> Comparison:
+    """Time two models in alternating rounds (so drift of the machine hits both) and compare.
+
+    Args:
+        model_a: The model to compare against (e.g. the float artifact).
+        model_b: The other one (e.g. the int8 artifact).
+        accelerator: As for :func:`edgeinfer.load`, for both.
+        threads: Interpreter threads, for both.
+        runs: Timed inferences of each model in all (split over the rounds).
+        rounds: Alternations; the ratio is the median of the rounds' ratios.
+
+    Returns:
+        The :class:`Comparison`.
+    """
+    import edgeinfer
+    from devices.cpu import read_cpu_int8
+
+    per_round = max(runs // max(rounds, 1), 1)
+    with edgeinfer.load(model_a, accelerator=accelerator, threads=threads) as a, \
+            edgeinfer.load(model_b, accelerator=accelerator, threads=threads) as b:
+        steps = [functools.partial(m.run, random_inputs(m.inputs, size_wh=m.card.preprocess.size_wh)) for m in (a, b)]
+        for step in steps:
+            for _ in range(3):
+                step()
+        times: list[list[float]] = [[], []]
+        ratios = []
+        for r in range(rounds):
+            order = (0, 1) if r % 2 == 0 else (1, 0)
+            medians = [0.0, 0.0]
+            for i in order:
+                taken = _time(steps[i], per_round)
+                times[i].extend(taken)
+                medians[i] = float(np.median(taken))
+            ratios.append(medians[1] / medians[0] if medians[0] > 0 else float("inf"))
+        kinds, sizes = [_kind(a), _kind(b)], [a.size_bytes, b.size_bytes]
+    ratio = float(np.median(ratios))
+    target = read_cpu_int8().target
+    names = [Path(m).name for m in (model_a, model_b)]
+    return Comparison([str(model_a), str(model_b)], kinds, sizes, [float(np.median(t)) for t in times], ratio,
+                      target, _verdict(names, kinds, sizes, ratio, target))
+
+
+def _time(step: Any, count: int) -> list[float]:
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        step()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _verdict(names: list[str], kinds: list[str], sizes: list[int], ratio: float, target: str) -> str:
+    what = [f"{n} ({k}, {s / 1024:.0f} KiB)" for n, k, s in zip(names, kinds, sizes, strict=True)]
+    here = f"on this CPU ({target})"
+    if 0.95 <= ratio <= 1.05:
+        smaller = what[int(sizes[1] < sizes[0])]
+        return f"{what[1]} runs at {ratio:.2f}x the latency of {what[0]} {here}: as fast; ship the smaller, {smaller}"
+    faster = what[1] if ratio < 1 else what[0]
+    return f"{what[1]} runs at {ratio:.2f}x the latency of {what[0]} {here}; ship {faster}, the faster one here"
 
 
 def plot_latency(results: list[BenchResult], out: str | Path) -> Path:

@@ -32,12 +32,22 @@ def _accelerators(model: str, request: str) -> list[str]:
 @click.option("--end-to-end", is_flag=True, help="Include preprocessing and decoding of a 1920x1080 frame.")
 @click.option("--frame", "frame_path", type=click.Path(exists=True, dir_okay=False),
               help="Image to use with --end-to-end (default: a synthetic 1920x1080 frame).")
+@click.option("--compare", "other", type=click.Path(exists=True, dir_okay=False),
+              help="Another artifact of the same model (e.g. int8 vs float): time both, say which to ship here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--plot", type=click.Path(path_type=Path), help="Write a latency histogram PNG per accelerator.")
 def command(model: str, accelerator: str, threads: int | None, runs: int, warmup: int, end_to_end: bool,
-            frame_path: str | None, as_json: bool, plot: Path | None) -> None:
-    """Measure MODEL: init and first-inference time, latency min/mean/p50/p90/p99, throughput, peak RSS."""
+            frame_path: str | None, other: str | None, as_json: bool, plot: Path | None) -> None:
+    """Measure MODEL: init and first-inference time, latency min/mean/p50/p90/p99, throughput, peak RSS.
+
+    With --compare OTHER, time MODEL and OTHER in alternating rounds instead and say which
+    is faster on this machine (an int8 artifact is not faster on every CPU).
+    """
     from rich.progress import Progress
+
+    if other is not None:
+        _compare(model, other, accelerator, threads, runs, as_json)
+        return
 
     from edgeinfer.benchmark import benchmark, plot_latency
     from edgeinfer.preprocess.image import read_image
@@ -57,6 +67,30 @@ def command(model: str, accelerator: str, threads: int | None, runs: int, warmup
         _print_table(summaries)
     if plot is not None:
         click.echo(f"latency histogram: {plot_latency(results, plot)}", err=as_json)
+
+
+def _compare(model: str, other: str, accelerator: str, threads: int | None, runs: int, as_json: bool) -> None:
+    from rich.table import Table
+
+    from edgeinfer.benchmark import compare
+    from edgeinfer.cli.output import make_console
+
+    if not as_json:
+        click.echo(f"timing {Path(model).name} and {Path(other).name} in alternating rounds ...", err=True)
+    result = compare(model, other, accelerator="auto" if accelerator == "all" else accelerator, threads=threads,
+                     runs=runs)
+    if as_json:
+        click.echo(json.dumps({"comparison": result.to_dict()}, indent=2))
+        return
+    table = Table(title=f"{Path(model).name} vs {Path(other).name} on this CPU ({result.cpu_target})")
+    for col in ("model", "kind", "size KiB", "p50 ms"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for i in range(2):
+        size_kib, p50 = result.sizes_bytes[i] / 1024, result.p50_ms[i]
+        table.add_row(result.models[i], result.kinds[i], f"{size_kib:.1f}", f"{p50:.4g}")
+    console = make_console()
+    console.print(table)
+    console.print(result.verdict)
 
 
 def _print_table(summaries: list[dict[str, object]]) -> None:

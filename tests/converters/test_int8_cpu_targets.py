@@ -9,6 +9,7 @@ run under ``qemu-x86_64 -cpu Haswell`` (Debian ``qemu-user``): a real ONNX Runti
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -80,3 +81,34 @@ def test_int8_onnx_for_avx2_keeps_accuracy_on_an_avx2_only_cpu(digits: Digits, d
     # ran other kernels than this one (on an AVX2-only host both runs saturate alike).
     if read_cpu_int8().target == "x86-vnni":
         assert np.abs(on_haswell["vnni"] - here["vnni"]).max() > 0.05, "the Haswell run did not use AVX2 kernels"
+
+
+def test_report_says_whether_int8_is_faster_than_float_here(digits_artifact: Callable[..., Any]) -> None:
+    report = digits_artifact("onnx", "int8")
+    ratio = report.latency_ms["artifact"] / report.latency_ms["float_artifact"]
+    assert len(report.notes) == 1
+    assert f"{ratio:.2f}x the float artifact's latency on this CPU ({read_cpu_int8().target})" in report.notes[0]
+    assert ("ship the float one" in report.notes[0]) == (ratio > 1.0)
+    assert digits_artifact("onnx", "none").notes == []
+
+
+def test_bench_compare_times_both_and_names_the_one_to_ship(digits_artifact: Callable[..., Any]) -> None:
+    from click.testing import CliRunner
+
+    from edgeinfer.cli import cli
+
+    float_path, int8_path = (Path(digits_artifact("onnx", mode).artifact) for mode in ("none", "int8"))
+    done = CliRunner().invoke(cli, ["bench", str(float_path), "--compare", str(int8_path), "--runs", "60", "--json"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)["comparison"]
+    assert result["models"] == [str(float_path), str(int8_path)]
+    assert result["kinds"] == ["float32", "int8"]
+    assert result["sizes_bytes"] == [float_path.stat().st_size, int8_path.stat().st_size]
+    assert all(p > 0 for p in result["p50_ms"])
+    ratio, verdict = result["ratio"], result["verdict"]
+    assert f"runs at {ratio:.2f}x the latency of {float_path.name}" in verdict
+    ship = int8_path.name if ratio < 0.95 or 0.95 <= ratio <= 1.05 else float_path.name  # as fast: the smaller
+    assert f"ship {'the smaller, ' if 0.95 <= ratio <= 1.05 else ''}{ship}" in verdict
+    table = CliRunner().invoke(cli, ["bench", str(float_path), "--compare", str(int8_path), "--runs", "10"])
+    assert table.exit_code == 0, table.output
+    assert f"{float_path.name} vs {int8_path.name} on this CPU ({read_cpu_int8().target})" in table.stdout
