@@ -111,6 +111,9 @@ class OnnxBackend:
         import onnxruntime as ort
 
         provider = step.provider or "CPUExecutionProvider"
+        if provider not in ort.get_available_providers():
+            raise AcceleratorError(f"{provider} is not in this onnxruntime build (it lists "
+                                   f"{', '.join(ort.get_available_providers())})")
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # Idle intra-op threads would otherwise spin after every run, taking the cores that a
