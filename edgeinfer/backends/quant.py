@@ -43,15 +43,20 @@ class Quantization:
     """
 
     def __init__(self, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
-        self._in = inputs
+        self._in = [(i, s) for i, s in enumerate(inputs) if s.quant is not None]
         self._out = outputs
-        self.inputs = any(s.quant is not None for s in inputs)
+        self.inputs = bool(self._in)
         self.outputs = any(s.quant is not None for s in outputs)
 
     def feeds(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
-        """Quantize float arrays given for quantized inputs; others pass as they are."""
-        return [quantize(a, s) if s.quant is not None and a.dtype.kind == "f" else a
-                for a, s in zip(feeds, self._in, strict=True)]
+        """Quantize float arrays given for quantized inputs; others pass as they are (no copy)."""
+        out = feeds
+        for i, spec in self._in:
+            if feeds[i].dtype.kind == "f":
+                if out is feeds:
+                    out = list(feeds)
+                out[i] = quantize(feeds[i], spec)
+        return out
 
     def results(self, results: list[np.ndarray]) -> list[np.ndarray]:
         """Dequantize the quantized outputs to float32."""
