@@ -207,6 +207,11 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+# Inventory fields the probe fills itself; a backend's probe sets the others (its runtime).
+_PROBED_FIELDS = {"board", "profile", "machine", "cpu_count", "accelerators", "default_threads", "extra",
+                  "preferences", "profile_description", "install_notes"}
+
+
 def _backend_part(decl: BackendDecl, root: Path) -> BackendProbe:
     """Run one backend's probe; every declared accelerator gets an entry, in declared order."""
     found = decl.probe(root)
@@ -244,11 +249,12 @@ def probe(root: str | Path = "/", *, machine: str | None = None,
     check_preferences(profile.prefer, {d.name: d.accelerators for d in backends},
                       str(PROFILE_DIR / f"{profile_key}.yaml"), partial=True)
     cpus = _cpu_count()
-    known = {f.name for f in fields(Inventory)}
+    settable = {f.name for f in fields(Inventory)} - _PROBED_FIELDS
     values: dict[str, Any] = {}
     extra: dict[str, Any] = dict(facts)
     for part in parts:
-        values.update({k: v for k, v in part.fields.items() if k in known})
+        values.update({k: v for k, v in part.fields.items() if k in settable})
+        extra.update({k: v for k, v in part.fields.items() if k not in settable})
         extra.update(part.extra)
     return Inventory(
         board=board, profile=profile_key, machine=machine, cpu_count=cpus,
