@@ -48,8 +48,9 @@ def build_model() -> Path:
     path = CACHE / "serve" / "digits_cnn.onnx"
     if path.exists():
         return path
-    import converters
     import torch
+
+    import converters
 
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -86,7 +87,8 @@ def server(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"{command[:3]} exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+                stderr = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"{command[:3]} exited: {stderr[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
@@ -151,7 +153,7 @@ def pool_load(url: str, body: bytes, connections: int, seconds: float) -> dict[s
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Run the benchmark; ``quick`` uses shorter and fewer rounds."""
-    from devices.probe import probe_cached
+    from edgeinfer.backends import probe_cached
 
     model = build_model()
     threads = str(probe_cached(("onnx",)).default_threads)

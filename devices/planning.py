@@ -1,26 +1,37 @@
-"""Accelerator planning: a pure function of the inventory and the user's request."""
+"""Accelerator planning: a pure function of the inventory and the user's request.
+
+The accelerators of a backend and their default order are the ones the backend declared
+(:class:`~devices.types.BackendDecl`), as :func:`devices.probe` recorded them in the
+inventory. An Edge TPU runs only models compiled for it; everything else runs anywhere.
+"""
 
 from __future__ import annotations
 
+from devices.errors import PlanError
 from devices.types import AcceleratorInfo, Inventory, PlanStep
 
-__all__ = ["ORDER", "ordered_names", "plan"]
+__all__ = ["backends", "declared", "ordered_names", "plan"]
 
-# Fastest first. Edge TPU only runs models compiled for it; everything else runs anywhere.
-ORDER: dict[str, tuple[str, ...]] = {
-    "tflite": ("edgetpu", "gpu", "nnapi", "xnnpack", "cpu"),
-    "onnx": ("tensorrt", "cuda", "openvino", "coreml", "nnapi", "cpu"),
-}
+
+def backends(inventory: Inventory) -> tuple[str, ...]:
+    """The backends the inventory was probed for, in the order they were given."""
+    return tuple(dict.fromkeys(a.backend for a in inventory.accelerators))
+
+
+def declared(inventory: Inventory, backend: str) -> tuple[str, ...]:
+    """The accelerators ``backend`` declares, fastest first (its default order)."""
+    return tuple(a.name for a in inventory.accelerators if a.backend == backend)
 
 
 def ordered_names(inventory: Inventory, backend: str) -> tuple[str, ...]:
     """The accelerators of ``backend`` in the order to try them on this board.
 
     The board profile's preferences (``inventory.preferences``) come first, in their
-    order; the remaining accelerators follow in the default fastest-first :data:`ORDER`.
+    order; the remaining accelerators follow in the backend's declared order.
     """
-    preferred = tuple(n for n in inventory.preferences.get(backend, ()) if n in ORDER[backend])
-    return preferred + tuple(n for n in ORDER[backend] if n not in preferred)
+    order = declared(inventory, backend)
+    preferred = tuple(n for n in inventory.preferences.get(backend, ()) if n in order)
+    return preferred + tuple(n for n in order if n not in preferred)
 
 
 def _missing(inventory: Inventory, backend: str, name: str) -> AcceleratorInfo:
@@ -34,29 +45,29 @@ def plan(inventory: Inventory, backend: str, request: str = "auto", *,
 
     Args:
         inventory: What :func:`devices.probe` found.
-        backend: ``"tflite"`` or ``"onnx"``.
+        backend: A backend the inventory was probed for (``"tflite"``, ``"onnx"``).
         request: ``"auto"`` or an accelerator name (``"gpu"``, ``"cuda"``, ``"cpu"`` ...).
-        edgetpu_model: The model was compiled by ``edgetpu_compiler`` (TFLite only).
+        edgetpu_model: The model was compiled by ``edgetpu_compiler`` (backends with an
+            ``edgetpu`` accelerator only).
 
     Returns:
         Every accelerator of the backend, in preference order (the board profile's
-        ``inventory.preferences`` first, then :data:`ORDER`), with status ``try`` or
-        ``skip`` and the reason. Steps with ``try`` are attempted in order.
+        ``inventory.preferences`` first, then the backend's declared order), with status
+        ``try`` or ``skip`` and the reason. Steps with ``try`` are attempted in order.
 
     Raises:
-        AcceleratorError: ``request`` names an accelerator that is unknown or not present.
+        PlanError: ``backend`` is unknown, or ``request`` names an accelerator that is
+            unknown or not present.
     """
-    from edgeinfer.errors import AcceleratorError
-
-    if backend not in ORDER:
-        raise AcceleratorError(f"Unknown backend {backend!r}; choose one of {', '.join(ORDER)}")
-    if request != "auto" and request not in ORDER[backend]:
-        raise AcceleratorError(
-            f"Unknown accelerator {request!r} for {backend} models; choose auto or one of "
-            f"{', '.join(ORDER[backend])}"
+    order = declared(inventory, backend)
+    if not order:
+        raise PlanError(f"Unknown backend {backend!r}; choose one of {', '.join(backends(inventory))}")
+    if request != "auto" and request not in order:
+        raise PlanError(
+            f"Unknown accelerator {request!r} for {backend} models; choose auto or one of {', '.join(order)}"
         )
     preferred = inventory.preferences.get(backend, ())
-    edgetpu_model = edgetpu_model and backend == "tflite"
+    edgetpu_model = edgetpu_model and "edgetpu" in order
     steps = [
         _step(_missing(inventory, backend, name), request, edgetpu_model,
               f"; preferred on {inventory.profile}" if name in preferred else "")
@@ -65,7 +76,7 @@ def plan(inventory: Inventory, backend: str, request: str = "auto", *,
     if request != "auto" and not any(s.status == "try" for s in steps):
         chosen = next(s for s in steps if s.accelerator == request)
         present = [s.accelerator for s in steps if _missing(inventory, backend, s.accelerator).present]
-        raise AcceleratorError(
+        raise PlanError(
             f"Accelerator {request!r} was requested for a {backend} model but cannot be used: "
             f"{chosen.reason}. Available here: {', '.join(present) or 'none'} "
             "(use accelerator='auto' to pick the best of them)."

@@ -1,9 +1,12 @@
 """Probe the machine: board identity, CPU count and accelerators, as plain data.
 
-Every path is read under ``root`` so tests can hand in a fake ``/proc``, ``/sys``,
-``/dev`` and library tree; nothing raises for "not present". Delegate libraries are
-found, not loaded: loading happens when a model starts, and a library that fails to
-load there falls back to the next plan step, loudly (see :mod:`edgeinfer.model`).
+Which accelerators a backend can use is the backend's own declaration
+(:class:`~devices.types.BackendDecl`, handed in by the caller); this module keeps the
+hardware probes those declarations call (the Edge TPU on USB or PCIe, delegate library
+files, Android NNAPI) and the board identity. Every path is read under ``root`` so tests
+can hand in a fake ``/proc``, ``/sys``, ``/dev`` and library tree; nothing raises for
+"not present". Delegate libraries are found, not loaded: loading happens when a model
+starts, and a library that fails to load there falls back to the next plan step, loudly.
 
 Environment variables (read here, at the edge, and shown as evidence):
 
@@ -15,14 +18,17 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from devices.board_identity import probe_board
-from devices.types import AcceleratorInfo, Inventory
+from devices.types import AcceleratorInfo, BackendDecl, BackendProbe, Inventory
 
-__all__ = ["find_library", "probe", "probe_board", "probe_cached", "probe_edgetpu", "probe_gpu_delegate",
-           "probe_nnapi", "probe_onnx", "probe_tflite"]
+__all__ = ["dist_version", "find_library", "probe", "probe_board", "probe_cached", "probe_edgetpu",
+           "probe_gpu_delegate", "probe_nnapi"]
 
 CORAL_USB_IDS = {("1a6e", "089a"): "firmware not loaded yet; it loads on first use",
                  ("18d1", "9302"): "firmware loaded"}
@@ -34,14 +40,6 @@ GPU_DELEGATE_LIBRARIES = ("libtensorflowlite_gpu_delegate.so",)
 NNAPI_LIBRARIES = ("/system/lib64/libneuralnetworks.so", "/system/lib/libneuralnetworks.so")
 LIBRARY_DIRS = ("/usr/lib", "/usr/local/lib", "/usr/lib/aarch64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
                 "/usr/lib/arm-linux-gnueabihf", "/lib", "/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu")
-ORT_PROVIDERS = {
-    "tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider", "coreml": "CoreMLExecutionProvider",
-    "nnapi": "NnapiExecutionProvider", "cpu": "CPUExecutionProvider",
-}
-_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime",
-                  "tensorflow": "tensorflow"}
-
 
 def _read(path: Path) -> str:
     try:
@@ -158,80 +156,46 @@ def _edgetpu_devices(root: Path) -> tuple[list[str], list[str]]:
     return usable, problems
 
 
-def probe_edgetpu(root: Path) -> AcceleratorInfo:
-    """The Coral Edge TPU: a USB or PCIe device, plus ``libedgetpu`` to drive it."""
+def probe_edgetpu(root: Path, backend: str) -> AcceleratorInfo:
+    """The Coral Edge TPU: a USB or PCIe device, plus ``libedgetpu`` to drive it (for ``backend``)."""
     usable, problems = _edgetpu_devices(root)
     library, missing = find_library(EDGETPU_LIBRARIES, root, "EDGEINFER_EDGETPU_LIBRARY")
     if usable and library:
-        return AcceleratorInfo("edgetpu", "tflite", True, f"{', '.join(usable)}; {library}", library)
+        return AcceleratorInfo("edgetpu", backend, True, f"{', '.join(usable)}; {library}", library)
     if usable:
         evidence = f"{', '.join(usable)} found, but libedgetpu is missing ({missing}): {EDGETPU_INSTALL}"
-        return AcceleratorInfo("edgetpu", "tflite", False, evidence)
+        return AcceleratorInfo("edgetpu", backend, False, evidence)
     if problems:
-        return AcceleratorInfo("edgetpu", "tflite", False, "; ".join(problems), library)
+        return AcceleratorInfo("edgetpu", backend, False, "; ".join(problems), library)
     found = f" ({library} is installed)" if library else ""
-    return AcceleratorInfo("edgetpu", "tflite", False,
+    return AcceleratorInfo("edgetpu", backend, False,
                            f"no Coral USB (1a6e:089a, 18d1:9302) or /dev/apex_* device{found}", library)
 
 
-def probe_gpu_delegate(root: Path) -> AcceleratorInfo:
+def probe_gpu_delegate(root: Path, backend: str) -> AcceleratorInfo:
     """The TFLite GPU delegate: a library found (it is loaded only when a model starts)."""
     library, missing = find_library(GPU_DELEGATE_LIBRARIES, root, "EDGEINFER_GPU_DELEGATE")
     if library:
-        return AcceleratorInfo("gpu", "tflite", True, f"GPU delegate {library} (loaded when a model starts)",
+        return AcceleratorInfo("gpu", backend, True, f"GPU delegate {library} (loaded when a model starts)",
                                library)
     evidence = f"no TFLite GPU delegate library ({missing}; build it or set EDGEINFER_GPU_DELEGATE)"
-    return AcceleratorInfo("gpu", "tflite", False, evidence)
+    return AcceleratorInfo("gpu", backend, False, evidence)
 
 
-def probe_nnapi(root: Path) -> AcceleratorInfo:
+def probe_nnapi(root: Path, backend: str) -> AcceleratorInfo:
     """Android's Neural Networks API (``libneuralnetworks.so`` in ``/system``)."""
     library = next((p for p in NNAPI_LIBRARIES if _under(root, p).exists()), None)
     if library:
-        return AcceleratorInfo("nnapi", "tflite", True, f"Android NNAPI ({library})", library)
-    return AcceleratorInfo("nnapi", "tflite", False, "not Android (no /system/lib*/libneuralnetworks.so)")
+        return AcceleratorInfo("nnapi", backend, True, f"Android NNAPI ({library})", library)
+    return AcceleratorInfo("nnapi", backend, False, "not Android (no /system/lib*/libneuralnetworks.so)")
 
 
-def probe_tflite(root: Path, runtime: str | None) -> list[AcceleratorInfo]:
-    """Accelerators usable by the TFLite backend (``runtime``: the interpreter package, or None)."""
-    if runtime:
-        cpu = [AcceleratorInfo("xnnpack", "tflite", True, f"XNNPACK built into {runtime}"),
-               AcceleratorInfo("cpu", "tflite", True, f"built-in kernels of {runtime}")]
-    else:
-        missing = "no TFLite interpreter installed (pip install 'edgeinfer[tflite]')"
-        cpu = [AcceleratorInfo(name, "tflite", False, missing) for name in ("xnnpack", "cpu")]
-    return [probe_edgetpu(root), probe_gpu_delegate(root), probe_nnapi(root), *cpu]
-
-
-def probe_onnx(available: list[str] | None) -> list[AcceleratorInfo]:
-    """Accelerators usable by ONNX Runtime, from ``get_available_providers()`` (None: not installed)."""
-    out = []
-    for name, provider in ORT_PROVIDERS.items():
-        if available is None:
-            evidence, present = "onnxruntime is not installed (pip install 'edgeinfer[onnx]')", False
-        elif provider in available:
-            evidence, present = f"{provider} listed by onnxruntime", True
-        else:
-            evidence, present = f"{provider} is not in this onnxruntime build", False
-        out.append(AcceleratorInfo(name, "onnx", present, evidence, provider=provider))
-    return out
-
-
-def _onnx_providers() -> tuple[list[str] | None, str | None]:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None, None
-    return list(ort.get_available_providers()), str(ort.__version__)
-
-
-def _dist_version(package: str | None) -> str | None:
-    if package is None:
-        return None
+def dist_version(distribution: str) -> str | None:
+    """The installed version of a distribution (``"ai-edge-litert"``), or ``None``."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version(_DISTRIBUTIONS.get(package, package))
+        return version(distribution)
     except PackageNotFoundError:
         return None
 
@@ -243,45 +207,65 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+# Inventory fields the probe fills itself; a backend's probe sets the others (its runtime).
+_PROBED_FIELDS = {"board", "profile", "machine", "cpu_count", "accelerators", "default_threads", "extra",
+                  "preferences", "profile_description", "install_notes"}
+
+
+def _backend_part(decl: BackendDecl, root: Path) -> BackendProbe:
+    """Run one backend's probe; every declared accelerator gets an entry, in declared order."""
+    found = decl.probe(root)
+    by_name = {a.name: a for a in found.accelerators if a.backend == decl.name}
+    infos = tuple(by_name.get(n) or AcceleratorInfo(n, decl.name, False, "not probed") for n in decl.accelerators)
+    return BackendProbe(infos, found.fields, found.extra)
+
+
 def probe(root: str | Path = "/", *, machine: str | None = None,
-          backends: tuple[str, ...] = ("tflite", "onnx")) -> Inventory:
+          backends: Sequence[BackendDecl] = ()) -> Inventory:
     """Look at the machine and return what is present, with evidence.
 
     Args:
         root: Filesystem root to read ``/proc``, ``/sys``, ``/dev``, ``/etc`` and library
             folders under (tests pass a fake tree).
         machine: CPU architecture to assume (default ``platform.machine()``).
-        backends: Which backends' accelerators to probe. Loading a TFLite model asks for
-            ``("tflite",)`` only, so ONNX Runtime is not imported on a device that runs TFLite.
+        backends: The backends whose accelerators to probe, as they declare themselves
+            (``edgeinfer`` hands in its backends'; loading a TFLite model passes only the
+            TFLite one, so ONNX Runtime is not imported on a device that runs TFLite).
 
     Returns:
         The :class:`Inventory`, with the board profile's default threads and preferences.
         Never raises for missing hardware.
+
+    Raises:
+        ProfileError: the board's profile prefers an accelerator its backend does not declare.
     """
-    from devices.board_profiles import load_profile
-    from edgeinfer.backends.tflite_runtime import available_tflite_runtime
+    from devices.board_profiles import PROFILE_DIR, check_preferences, load_profile
 
     root = Path(root)
     machine = machine or platform.machine()
-    runtime = available_tflite_runtime()
-    providers, ort_version = _onnx_providers() if "onnx" in backends else (None, None)
-    accelerators = (probe_tflite(root, runtime) if "tflite" in backends else []) + (
-        probe_onnx(providers) if "onnx" in backends else [])
+    parts = [_backend_part(decl, root) for decl in backends]
     board, profile_key, facts = probe_board(root, machine)
     profile = load_profile(profile_key)
+    check_preferences(profile.prefer, {d.name: d.accelerators for d in backends},
+                      str(PROFILE_DIR / f"{profile_key}.yaml"), partial=True)
     cpus = _cpu_count()
+    settable = {f.name for f in fields(Inventory)} - _PROBED_FIELDS
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(facts)
+    for part in parts:
+        values.update({k: v for k, v in part.fields.items() if k in settable})
+        extra.update({k: v for k, v in part.fields.items() if k not in settable})
+        extra.update(part.extra)
     return Inventory(
         board=board, profile=profile_key, machine=machine, cpu_count=cpus,
-        accelerators=tuple(accelerators),
-        tflite_runtime=runtime, onnxruntime_version=ort_version,
-        default_threads=min(profile.default_threads or cpus, cpus),
-        extra={**facts, "onnx_providers": providers or []},
-        tflite_runtime_version=_dist_version(runtime), preferences=dict(profile.prefer),
-        profile_description=profile.description, install_notes=profile.install_notes,
+        accelerators=tuple(a for part in parts for a in part.accelerators),
+        default_threads=min(profile.default_threads or cpus, cpus), extra=extra,
+        preferences=dict(profile.prefer), profile_description=profile.description,
+        install_notes=profile.install_notes, **values,
     )
 
 
 @cache
-def probe_cached(backends: tuple[str, ...] = ("tflite", "onnx")) -> Inventory:
+def probe_cached(backends: tuple[BackendDecl, ...] = ()) -> Inventory:
     """``probe()`` of the real machine, once per process and backend set (``cache_clear()`` resets it)."""
     return probe("/", backends=backends)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["AcceleratorInfo", "Inventory", "PlanStep", "StepStatus"]
+__all__ = ["AcceleratorInfo", "BackendDecl", "BackendProbe", "Inventory", "PlanStep", "StepStatus"]
 
 # Plan statuses. From plan(): "try" (will be tried, in order) or "skip" (with the reason).
 # After a model is loaded, Model.plan marks the steps "used", "failed" or "not needed".
@@ -17,9 +19,8 @@ class AcceleratorInfo:
     """One accelerator and the evidence for (or against) its presence.
 
     Attributes:
-        name: ``edgetpu``, ``gpu``, ``nnapi``, ``xnnpack``, ``cpu`` (TFLite) or
-            ``tensorrt``, ``cuda``, ``openvino``, ``coreml``, ``nnapi``, ``cpu`` (ONNX).
-        backend: ``"tflite"`` or ``"onnx"``.
+        name: One of the accelerators its backend declares (``xnnpack``, ``cuda`` ...).
+        backend: The backend's name (its model file format: ``"tflite"``, ``"onnx"``).
         present: Whether it can be used on this machine.
         evidence: What was found (a device node, a USB id, a library path) or what was missing.
         library: The delegate library to load (TFLite), if any.
@@ -35,6 +36,38 @@ class AcceleratorInfo:
 
 
 @dataclass(frozen=True)
+class BackendProbe:
+    """What one backend's probe found.
+
+    Attributes:
+        accelerators: One entry per accelerator the backend declares (any order).
+        fields: Values for :class:`Inventory` fields (``tflite_runtime``,
+            ``onnxruntime_version`` ...).
+        extra: Facts added to ``Inventory.extra`` (``onnx_providers`` ...).
+    """
+
+    accelerators: tuple[AcceleratorInfo, ...]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackendDecl:
+    """A backend as the hardware layer sees it; the caller (``edgeinfer``) hands these in.
+
+    Attributes:
+        name: The backend's name, its model file format (``"tflite"``).
+        accelerators: Every accelerator it can use, fastest first: the default plan order.
+        probe: ``probe(root) -> BackendProbe``: which of them are usable on the machine
+            under ``root`` (it may call the hardware probes of :mod:`devices.probe`).
+    """
+
+    name: str
+    accelerators: tuple[str, ...]
+    probe: Callable[[Path], BackendProbe]
+
+
+@dataclass(frozen=True)
 class Inventory:
     """What :func:`devices.probe` found.
 
@@ -43,8 +76,10 @@ class Inventory:
         profile: Board profile key (``raspberry_pi_5``, ``jetson_orin``, ``generic_x86_64`` ...).
         machine: CPU architecture (``platform.machine()``).
         cpu_count: Logical CPUs.
-        accelerators: Every accelerator considered, present or not.
-        tflite_runtime: The TFLite interpreter package found (``ai_edge_litert`` ...), or ``None``.
+        accelerators: Every accelerator considered, present or not; per backend in the order
+            its :class:`BackendDecl` declares (the default plan order).
+        tflite_runtime: (Filled, like the other runtime fields, from the backends' probes.)
+            The TFLite interpreter package found (``ai_edge_litert`` ...), or ``None``.
         onnxruntime_version: ONNX Runtime's version, or ``None`` when not installed.
         default_threads: Threads suggested by the board profile (never more than ``cpu_count``).
         extra: Free-form facts (``onnx_providers``: every provider ONNX Runtime lists,
@@ -85,7 +120,7 @@ class PlanStep:
 
     Attributes:
         accelerator: Accelerator name (see :class:`AcceleratorInfo`).
-        backend: ``"tflite"`` or ``"onnx"``.
+        backend: The backend's name (``"tflite"``, ``"onnx"``).
         status: ``try``/``skip`` from :func:`devices.plan`; ``used``/``failed``/``not needed``
             once a model was loaded with it.
         reason: Why it is tried, skipped, or why it failed.

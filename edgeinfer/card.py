@@ -1,14 +1,13 @@
-"""The model card: metadata that travels inside every artifact.
+"""The model card of a model file: found, read and written.
 
-A card says what a model is for (task, labels), how frames become its input
-(``preprocess``) and how its outputs become results (``postprocess``), plus where it came
-from (``conversion``). It is found, in this order, in: the ``card=`` argument, the model
-file itself (ONNX ``metadata_props["edgeinfer"]`` or TFLite metadata named ``edgeinfer``),
-a sidecar ``<model file>.yaml``, and finally what the file carries from other exporters
-(see :mod:`edgeinfer.card_derive`). ``ModelCard.origin`` records which one won.
+A card (:mod:`edgeinfer.card_schema`) travels inside every artifact. It is found, in
+this order, in: the ``card=`` argument, the model file itself (ONNX
+``metadata_props["edgeinfer"]`` or TFLite metadata named ``edgeinfer``), a sidecar
+``<model file>.yaml``, and finally what the file carries from other exporters (see
+:mod:`edgeinfer.card_derive`). ``ModelCard.origin`` records which one won.
 
-Validation happens here, once; unknown keys and bad values raise ``ConfigError`` naming
-the key, the value and the allowed choices.
+The schema's names (``ModelCard``, ``parse`` ...) are importable from here too. Modules
+depend one way: ``card`` -> ``card_derive`` -> ``card_schema``.
 """
 
 from __future__ import annotations
@@ -16,11 +15,25 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
+from edgeinfer.card_derive import derive_card
+from edgeinfer.card_schema import (
+    CARD_KEY,
+    CardOrigin,
+    ConversionInfo,
+    LetterboxSpec,
+    ModelCard,
+    PostprocessSpec,
+    PreprocessSpec,
+    parse,
+    validation_message,
+)
 from edgeinfer.errors import ConfigError, ModelError
+from edgeinfer.formats import open_model_file
+
+if TYPE_CHECKING:
+    from edgeinfer.formats import ModelFile
 
 __all__ = [
     "CardOrigin",
@@ -36,183 +49,6 @@ __all__ = [
     "write",
 ]
 
-CARD_KEY = "edgeinfer"
-Task = Literal["classification", "detection", "segmentation", "regression", "raw"]
-CardOrigin = str  # "argument", "embedded", "sidecar", "ultralytics", "tflite-metadata", "default"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LetterboxSpec(_Strict):
-    """Letterbox placement: the resized frame sits centred or at the top-left."""
-
-    align: Literal["center", "top_left"] = "center"
-    pad_value: int = Field(114, ge=0, le=255)
-
-
-class PreprocessSpec(_Strict):
-    """How a BGR uint8 frame becomes the model input; pixel units are 0..255."""
-
-    color: Literal["rgb", "bgr", "gray"] = "rgb"
-    resize: Literal["stretch", "letterbox", "center_crop"] = "stretch"
-    size_wh: tuple[int, int] | None = None
-    letterbox: LetterboxSpec = LetterboxSpec()
-    crop_fraction: float = Field(0.875, gt=0.0, le=1.0)
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    layout: Literal["nhwc", "nchw"] | None = None
-    interpolation: Literal["auto", "area", "linear", "nearest"] = "auto"
-
-    @field_validator("mean", "std", mode="before")
-    @classmethod
-    def _scalar_to_triple(cls, value: Any) -> Any:
-        if isinstance(value, int | float):
-            return (float(value),) * 3
-        return value
-
-    @field_validator("std")
-    @classmethod
-    def _std_nonzero(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(s == 0 for s in value):
-            raise ValueError("std values must be non-zero (x = (pixel - mean) / std)")
-        return value
-
-    @model_validator(mode="after")
-    def _channels_match(self) -> PreprocessSpec:
-        for key in ("mean", "std"):
-            values = getattr(self, key)
-            if len(values) not in (1, 3):
-                raise ValueError(f"{key} has {len(values)} values; give 1 (all channels) or 3 (per channel)")
-            if self.color == "gray" and len(set(values)) > 1:
-                raise ValueError(f"{key} {list(values)} differs per channel, but color 'gray' has one channel")
-        return self
-
-
-class PostprocessSpec(_Strict):
-    """How raw outputs become results."""
-
-    activation: Literal["softmax", "sigmoid", "none"] = "none"
-    decoder: Literal["yolov8", "yolov5", "ssd"] | None = None
-    score_threshold: float = Field(0.25, ge=0.0, le=1.0)
-    iou_threshold: float = Field(0.45, ge=0.0, le=1.0)
-    max_detections: int = Field(100, ge=1)
-    top_k: int = Field(5, ge=1)
-    mask_threshold: float = Field(0.5, ge=0.0, le=1.0)
-
-
-class ConversionInfo(_Strict):
-    """Provenance written by the converters."""
-
-    source_sha256: str | None = None
-    source_kind: str | None = None
-    converter: str | None = None
-    versions: dict[str, str] = {}
-    quantization: dict[str, Any] = {}
-    fidelity: dict[str, Any] = {}
-
-
-class ModelCard(_Strict):
-    """The model card. ``origin`` is filled in by the reader and never written."""
-
-    task: Task = "raw"
-    labels: tuple[str, ...] | None = None
-    labels_file: str | None = None
-    names: tuple[str, ...] | None = None
-    preprocess: PreprocessSpec = PreprocessSpec()
-    postprocess: PostprocessSpec = PostprocessSpec()
-    conversion: ConversionInfo | None = None
-    origin: str | None = Field(None, exclude=True)
-
-    @model_validator(mode="after")
-    def _task_rules(self) -> ModelCard:
-        if self.labels is not None and self.labels_file is not None:
-            raise ValueError("give either labels or labels_file, not both")
-        if self.task == "detection" and self.postprocess.decoder is None:
-            raise ValueError(
-                "task 'detection' needs postprocess.decoder: one of yolov8, yolov5, ssd"
-            )
-        return self
-
-    def label(self, class_id: int) -> str:
-        """Return the label of ``class_id``, or its number as text when unknown."""
-        if self.labels is not None and 0 <= class_id < len(self.labels):
-            return self.labels[class_id]
-        return str(class_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict without defaults that were never set, ready for YAML or JSON."""
-        return self.model_dump(mode="json", exclude_none=True)
-
-    def merged(self, overrides: Mapping[str, Any]) -> ModelCard:
-        """Return a copy with ``overrides`` (nested dicts) applied and validated."""
-        base = self.model_dump(mode="json", exclude_none=True)
-        return parse(_deep_merge(base, dict(overrides)), origin=self.origin)
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def validation_message(exc: ValidationError, where: str) -> str:
-    """Turn a pydantic error into one line per problem: key, value received and fix."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key (check the spelling; see the documented keys)")
-        else:
-            value = err.get("input")
-            lines.append(f"  {key}: {err['msg']} (got {value!r})")
-    return f"Invalid {where}:\n" + "\n".join(lines)
-
-
-def parse(data: Mapping[str, Any] | str | bytes, *, origin: str | None = None,
-          base_dir: Path | None = None) -> ModelCard:
-    """Validate a card given as a mapping or YAML/JSON text.
-
-    Args:
-        data: The card as a mapping, or YAML/JSON text.
-        origin: Where it came from, stored in ``ModelCard.origin``.
-        base_dir: Folder that a relative ``labels_file`` is resolved against; when given,
-            the labels file is read and its lines become ``labels``.
-
-    Raises:
-        ConfigError: the text is not YAML, or a key or value is invalid.
-    """
-    if isinstance(data, bytes | str):
-        data = _load_yaml(data, origin or "model card")
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"A model card must be a mapping, got {type(data).__name__} ({origin})")
-    try:
-        card = ModelCard.model_validate({**data, "origin": origin})
-    except ValidationError as exc:
-        raise ConfigError(validation_message(exc, f"model card ({origin or 'given'})")) from exc
-    if card.labels_file is not None and base_dir is not None:
-        path = (base_dir / card.labels_file).resolve()
-        try:
-            labels = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
-        except OSError as exc:
-            raise ConfigError(f"labels_file {str(path)!r} cannot be read: {exc.strerror}") from exc
-        card = card.model_copy(update={"labels": labels, "labels_file": None})
-    return card
-
-
-def _load_yaml(text: str | bytes, where: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where} is not valid YAML: {exc}") from exc
-
 
 def read(path: str | Path) -> ModelCard:
     """Return the effective card of a model file (embedded, sidecar or derived).
@@ -227,8 +63,6 @@ def read(path: str | Path) -> ModelCard:
     path = Path(path)
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
         return _parse_file(path, "file")
-    from edgeinfer.formats import open_model_file
-
     return find(open_model_file(path))
 
 
@@ -244,7 +78,7 @@ def _read_text(path: Path) -> str:
         raise ConfigError(f"Card file {str(path)!r} cannot be read: {exc.strerror}") from exc
 
 
-def find(model_file: Any, card: ModelCard | Mapping[str, Any] | str | Path | None = None) -> ModelCard:
+def find(model_file: ModelFile, card: ModelCard | Mapping[str, Any] | str | Path | None = None) -> ModelCard:
     """Pick the effective card for an opened model file (:class:`edgeinfer.formats.ModelFile`).
 
     Order: ``card`` argument, embedded card, sidecar ``<model>.yaml``, a card derived from
@@ -258,8 +92,6 @@ def find(model_file: Any, card: ModelCard | Mapping[str, Any] | str | Path | Non
     sidecar = _find_sidecar(model_file.path)
     if sidecar is not None:
         return _parse_file(sidecar, "sidecar")
-    from edgeinfer.card_derive import derive_card
-
     derived = derive_card(model_file)
     if derived is not None:
         return derived
@@ -291,8 +123,6 @@ def write(model_path: str | Path, card: ModelCard | Mapping[str, Any]) -> None:
     """
     if not isinstance(card, ModelCard):
         card = parse(card)
-    from edgeinfer.formats import open_model_file
-
     text = json.dumps(card.to_dict(), sort_keys=True)
     model_file = open_model_file(Path(model_path))
     new_bytes = model_file.with_metadata(CARD_KEY, text)

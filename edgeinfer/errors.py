@@ -17,9 +17,15 @@ with ``raise ... from exc`` so callers only ever catch these::
 
 The exit codes follow ``sysexits.h`` so a supervisor such as systemd can tell a config
 error (``RestartPreventExitStatus=78``) from a temporary outage (75, retry).
+
+The hardware layer :mod:`devices` imports nothing from edgeinfer and has its own small
+tree (:mod:`devices.errors`); :func:`from_devices` maps it into this one where edgeinfer
+calls it (``ProfileError`` -> ``ConfigError``, ``PlanError`` -> ``AcceleratorError``).
 """
 
 from __future__ import annotations
+
+from devices.errors import DevicesError, PlanError, ProfileError
 
 __all__ = [
     "AcceleratorError",
@@ -33,6 +39,7 @@ __all__ = [
     "SinkError",
     "SourceError",
     "exit_code_for",
+    "from_devices",
 ]
 
 
@@ -101,8 +108,19 @@ class ConversionError(EdgeInferError):
     exit_code = 70  # EX_SOFTWARE
 
 
+def from_devices(exc: DevicesError) -> EdgeInferError:
+    """The edgeinfer error for an error of the hardware layer, with the same message."""
+    if isinstance(exc, ProfileError):
+        return ConfigError(str(exc))
+    if isinstance(exc, PlanError):
+        return AcceleratorError(str(exc))
+    return EdgeInferError(str(exc))
+
+
 def exit_code_for(exc: BaseException) -> int:
     """Return the process exit code for an exception (1 for foreign ones)."""
+    if isinstance(exc, DevicesError):
+        exc = from_devices(exc)
     if isinstance(exc, EdgeInferError):
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):

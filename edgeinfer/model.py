@@ -1,9 +1,10 @@
 """``edgeinfer.load()`` and :class:`Model`: one model on the best accelerator present.
 
-Loading validates the file in Python, asks :mod:`devices` for a plan, tries each step in
-order (a delegate that fails falls back to the next one, with a warning kept in
-``Model.plan``), and finds the model card. ``Model.run`` checks, converts and quantizes
-inputs; ``Model.predict`` adds preprocessing and decoding (:class:`edgeinfer.stages.ModelSteps`).
+Loading validates the file in Python, asks :mod:`devices` for a plan with the backend's
+declared accelerators, tries each step in order (a delegate that fails falls back to the
+next one, with a warning kept in ``Model.plan``), and finds the model card. ``Model.run``
+checks and converts inputs (the backend quantizes them and dequantizes its outputs);
+``Model.predict`` adds preprocessing and decoding (:class:`edgeinfer.stages.ModelSteps`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeinfer.backends.quant import dequantize, quantize
 from edgeinfer.errors import AcceleratorError, InputError, ModelError
 from edgeinfer.types import TensorSpec
 
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from edgeinfer.card import ModelCard
     from edgeinfer.formats import ModelFile
 
-__all__ = ["Model", "load"]
+__all__ = ["Model", "dequantize", "load", "prepare_input", "quantize"]
 
 log = logging.getLogger("edgeinfer")
 
@@ -52,8 +54,7 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
         AcceleratorError: the requested accelerator is absent, or every plan step failed.
         ConfigError: the card is invalid.
     """
-    from devices import plan
-    from devices.probe import probe_cached
+    from edgeinfer.backends import plan, probe_cached
     from edgeinfer.card import find
     from edgeinfer.formats import open_model_file
 
@@ -72,9 +73,9 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
 
 def _open_backend(model_file: ModelFile, steps: list[PlanStep],
                   threads: int | None) -> tuple[Backend, list[PlanStep]]:
-    from edgeinfer.backends import registry
+    from edgeinfer.backends import backend_class
 
-    backend_cls: Any = registry.get(model_file.kind)
+    backend_cls = backend_class(model_file.kind)
     backend: Backend | None = None
     done: list[PlanStep] = []
     failures: list[str] = []
@@ -130,12 +131,11 @@ class Model:
         self._lock = threading.Lock()
         self._in_names = [s.name for s in self.inputs]
         self._out_names = [s.name for s in self.outputs]
-        # The usual call (one array of the input's own dtype, in a shape already accepted, float
-        # outputs) skips the general checks and conversions: right after a large inference the
-        # interpreter's Python runs on cold caches, where that code took about 20-40 us per call.
+        # The usual call (one array of the input's own dtype, in a shape already accepted) skips
+        # the general checks and conversions: right after a large inference the interpreter's
+        # Python runs on cold caches, where that code took about 20-40 us per call.
         self._ready_dtype = self.inputs[0].dtype if len(self.inputs) == 1 else None
         self._ready_shape: tuple[int, ...] | None = None  # set by the first call the checks pass as is
-        self._plain_outputs = all(s.quant is None for s in self.outputs)
         self._steps: Any = None
         self.name = model_file.path.name if model_file.path is not None else "<bytes>"
 
@@ -147,8 +147,8 @@ class Model:
         Args:
             x: One array for single-input models, or a dict input name -> array. Arrays of
                 the input's own dtype pass through; float arrays fed to a quantized input
-                are quantized with its scale and zero point; other floats and ints are cast
-                when the cast is safe.
+                are quantized (by the backend) with its scale and zero point; other floats
+                and ints are cast when the cast is safe.
             raw: Keep outputs in their native dtype instead of dequantizing to float32.
 
         Returns:
@@ -167,10 +167,8 @@ class Model:
                 self._ready_shape = x.shape  # checked and passed as is: the next call of this shape is ready
         with self._lock:
             backend = self._require_open()
-            results = backend.run(feeds)
-        if raw or self._plain_outputs:
-            return dict(zip(self._out_names, results, strict=True))
-        return {spec.name: dequantize(value, spec) for spec, value in zip(self.outputs, results, strict=True)}
+            results = backend.run(feeds, raw=raw)
+        return dict(zip(self._out_names, results, strict=True))
 
     def _feeds(self, x: np.ndarray | Mapping[str, np.ndarray]) -> list[np.ndarray]:
         if isinstance(x, Mapping):
@@ -212,10 +210,10 @@ class Model:
             AcceleratorError: the accelerator cannot open another interpreter (an Edge TPU
                 already in use by another process, for example).
         """
-        from edgeinfer.backends import registry
+        from edgeinfer.backends import backend_class
 
         self._require_open()
-        backend_cls: Any = registry.get(self.kind)
+        backend_cls = backend_class(self.kind)
         twin = Model(self._file, backend_cls.open(self._file, self._used, self.threads), self.plan, self.card,
                      threads=self.threads)
         shapes = [tuple(1 if i == 0 and d < 0 else d for i, d in enumerate(spec.shape)) for spec in self.inputs]
@@ -308,7 +306,11 @@ def _shape_error(spec: TensorSpec, array: np.ndarray, model: str) -> InputError:
 
 
 def prepare_input(array: Any, spec: TensorSpec, model: str = "model") -> np.ndarray:
-    """Check one input against its spec and convert it to the spec's dtype.
+    """Check one input against its spec and convert it for the backend.
+
+    Arrays of the spec's dtype pass (made contiguous); float arrays for a quantized input
+    pass as they are (the backend quantizes them, :mod:`edgeinfer.backends.quant`); other
+    values are cast to the spec's dtype when the cast is safe.
 
     Raises:
         InputError: wrong rank, a fixed dimension differs, or the dtype cannot be converted.
@@ -320,28 +322,10 @@ def prepare_input(array: Any, spec: TensorSpec, model: str = "model") -> np.ndar
     if array.dtype == spec.dtype:
         return array if array.flags.c_contiguous else np.ascontiguousarray(array)
     if spec.quant is not None and array.dtype.kind == "f":
-        return quantize(array, spec)
+        return array
     if spec.dtype.kind == "f" and array.dtype.kind in "fiub":
         return array.astype(spec.dtype)
     if spec.quant is None and spec.dtype.kind in "iu" and np.can_cast(array.dtype, spec.dtype, "same_kind") \
             and array.dtype.kind == spec.dtype.kind:
         return array.astype(spec.dtype)
     raise _shape_error(spec, array, model)
-
-
-def quantize(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """Quantize a float array with the spec's ``(scale, zero_point)``: ``round(x / s + zp)``, clipped."""
-    if spec.quant is None:
-        raise InputError(f"input {spec.name!r} is not quantized; pass {spec.dtype} values")
-    scale, zero_point = spec.quant
-    info = np.iinfo(spec.dtype)
-    q = np.rint(array / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(spec.dtype)
-
-
-def dequantize(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """Dequantize a quantized output to float32: ``(q - zp) * scale``; others pass through."""
-    if spec.quant is None:
-        return array
-    scale, zero_point = spec.quant
-    return (array.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)

@@ -63,9 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def edgetpu_present() -> bool:
     """True when a Coral Edge TPU (USB or PCIe) is attached and its runtime is installed."""
-    import devices
+    from edgeinfer.backends import probe
 
-    info = devices.probe().find("tflite", "edgetpu")
+    info = probe(backends=["tflite"]).find("tflite", "edgetpu")
     return info is not None and info.present
 
 

@@ -97,3 +97,31 @@ def onnx_int8_path(folder: Path) -> Path:
     out = folder / "cnn_int8.onnx"
     quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ)
     return out
+
+
+def tflite_with_custom_op(model: bytes, name: str) -> bytes:
+    """Rewrite the model's first operator code into a custom op called ``name``."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(model, 0)
+    m.operatorCodes[0].builtinCode = schema.BuiltinOperator.CUSTOM
+    m.operatorCodes[0].deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    m.operatorCodes[0].customCode = name
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def onnx_unknown_op_bytes() -> bytes:
+    """A well-formed ONNX file whose one node is an operator no runtime has."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("NoSuchOperator", ["x"], ["y"])], "unknown",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return model.SerializeToString()

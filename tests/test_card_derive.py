@@ -24,7 +24,7 @@ import pytest
 import edgeinfer
 from edgeinfer.card import read, write
 from edgeinfer.formats import open_model_file
-from edgeinfer.tflite_metadata import parse_metadata
+from edgeinfer.formats.tflite_metadata import parse_metadata
 from tests.model_factory import tflite_bytes
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}

@@ -8,16 +8,25 @@ instead, so the plan's fallback is loud.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from devices.types import PlanStep
+from devices.types import AcceleratorInfo, BackendProbe, PlanStep
+from edgeinfer.backends.quant import Quantization
 from edgeinfer.errors import AcceleratorError, ModelError
 from edgeinfer.formats.onnx_file import OnnxFile
 from edgeinfer.types import TensorSpec
 
-__all__ = ["OnnxBackend"]
+__all__ = ["ORT_PROVIDERS", "OnnxBackend", "probe_onnx"]
+
+# Accelerator -> execution provider, fastest first (the default plan order).
+ORT_PROVIDERS = {
+    "tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider", "coreml": "CoreMLExecutionProvider",
+    "nnapi": "NnapiExecutionProvider", "cpu": "CPUExecutionProvider",
+}
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -52,8 +61,25 @@ def _with_options(provider: str) -> Any:
                        "trt_timing_cache_enable": True, "trt_timing_cache_path": cache})
 
 
+def probe_onnx(available: list[str] | None) -> list[AcceleratorInfo]:
+    """Accelerators usable by ONNX Runtime, from ``get_available_providers()`` (None: not installed)."""
+    out = []
+    for name, provider in ORT_PROVIDERS.items():
+        if available is None:
+            evidence, present = "onnxruntime is not installed (pip install 'edgeinfer[onnx]')", False
+        elif provider in available:
+            evidence, present = f"{provider} listed by onnxruntime", True
+        else:
+            evidence, present = f"{provider} is not in this onnxruntime build", False
+        out.append(AcceleratorInfo(name, OnnxBackend.FORMAT, present, evidence, provider=provider))
+    return out
+
+
 class OnnxBackend:
     """An ONNX Runtime session for one model on one execution provider."""
+
+    FORMAT = "onnx"
+    ACCELERATORS = tuple(ORT_PROVIDERS)
 
     def __init__(self, session: Any) -> None:
         self._session = session
@@ -61,6 +87,18 @@ class OnnxBackend:
         self.outputs = [_spec(a) for a in session.get_outputs()]
         self._in_names = [s.name for s in self.inputs]
         self._out_names = [s.name for s in self.outputs]
+        self._quant = Quantization(self.inputs, self.outputs)
+
+    @classmethod
+    def probe(cls, root: Path) -> BackendProbe:
+        """The execution providers this onnxruntime build lists (``root`` plays no part)."""
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return BackendProbe(tuple(probe_onnx(None)), extra={"onnx_providers": []})
+        providers = list(ort.get_available_providers())
+        return BackendProbe(tuple(probe_onnx(providers)), fields={"onnxruntime_version": str(ort.__version__)},
+                            extra={"onnx_providers": providers})
 
     @classmethod
     def open(cls, model_file: OnnxFile, step: PlanStep, threads: int | None) -> OnnxBackend:
@@ -73,6 +111,9 @@ class OnnxBackend:
         import onnxruntime as ort
 
         provider = step.provider or "CPUExecutionProvider"
+        if provider not in ort.get_available_providers():
+            raise AcceleratorError(f"{provider} is not in this onnxruntime build (it lists "
+                                   f"{', '.join(ort.get_available_providers())})")
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # Idle intra-op threads would otherwise spin after every run, taking the cores that a
@@ -100,9 +141,11 @@ class OnnxBackend:
             )
         return cls(session)
 
-    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
-        result: list[np.ndarray] = self._session.run(self._out_names, dict(zip(self._in_names, feeds, strict=True)))
-        return result
+    def run(self, feeds: list[np.ndarray], *, raw: bool = False) -> list[np.ndarray]:
+        if self._quant.inputs:
+            feeds = self._quant.feeds(feeds)
+        results: list[np.ndarray] = self._session.run(self._out_names, dict(zip(self._in_names, feeds, strict=True)))
+        return results if raw or not self._quant.outputs else self._quant.results(results)
 
     def close(self) -> None:
         self._session = None

@@ -1,17 +1,27 @@
 """TFLite backend: LiteRT (or tflite_runtime / TF Lite) interpreter with delegates.
 
-Accelerators: ``edgetpu``, ``gpu`` and ``nnapi`` load a delegate library; ``xnnpack`` is
-the interpreter's default CPU path; ``cpu`` runs the plain built-in kernels.
+Accelerators, fastest first: ``edgetpu``, ``gpu`` and ``nnapi`` load a delegate library
+(found by the hardware probes of :mod:`devices.probe`); ``xnnpack`` is the interpreter's
+default CPU path; ``cpu`` runs the plain built-in kernels.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from devices.types import PlanStep
-from edgeinfer.backends.tflite_runtime import LEGACY_HINT, TFLiteRuntime, find_tflite_runtime
+from devices.probe import dist_version, probe_edgetpu, probe_gpu_delegate, probe_nnapi
+from devices.types import AcceleratorInfo, BackendProbe, PlanStep
+from edgeinfer.backends.quant import Quantization
+from edgeinfer.backends.tflite_runtime import (
+    LEGACY_HINT,
+    TFLiteRuntime,
+    available_tflite_runtime,
+    distribution,
+    find_tflite_runtime,
+)
 from edgeinfer.errors import AcceleratorError, ModelError
 from edgeinfer.formats.tflite_file import EDGETPU_CUSTOM_OP, TFLiteFile
 from edgeinfer.types import TensorSpec
@@ -50,6 +60,10 @@ def check_custom_ops(model_file: TFLiteFile, step: PlanStep) -> None:
 class TFLiteBackend:
     """A TFLite interpreter for one model, with the delegate of one plan step."""
 
+    FORMAT = "tflite"
+    # Fastest first. An Edge TPU runs only models compiled for it; the rest run anything.
+    ACCELERATORS = ("edgetpu", "gpu", "nnapi", "xnnpack", "cpu")
+
     def __init__(self, interpreter: Any, runtime: TFLiteRuntime) -> None:
         self._interpreter = interpreter
         self.runtime = runtime
@@ -60,6 +74,22 @@ class TFLiteBackend:
         self._in_index = [d["index"] for d in details_in]
         self._out_index = [d["index"] for d in details_out]
         self._in_shape = [tuple(d["shape"]) for d in details_in]
+        self._quant = Quantization(self.inputs, self.outputs)
+
+    @classmethod
+    def probe(cls, root: Path) -> BackendProbe:
+        """Delegates from the hardware probes; XNNPACK and the CPU when an interpreter is installed."""
+        runtime = available_tflite_runtime()
+        if runtime:
+            cpu = [AcceleratorInfo("xnnpack", cls.FORMAT, True, f"XNNPACK built into {runtime}"),
+                   AcceleratorInfo("cpu", cls.FORMAT, True, f"built-in kernels of {runtime}")]
+        else:
+            missing = "no TFLite interpreter installed (pip install 'edgeinfer[tflite]')"
+            cpu = [AcceleratorInfo(name, cls.FORMAT, False, missing) for name in ("xnnpack", "cpu")]
+        delegates = [probe(root, cls.FORMAT) for probe in (probe_edgetpu, probe_gpu_delegate, probe_nnapi)]
+        version = dist_version(distribution(runtime)) if runtime else None
+        return BackendProbe(tuple(delegates + cpu),
+                            fields={"tflite_runtime": runtime, "tflite_runtime_version": version})
 
     @classmethod
     def open(cls, model_file: TFLiteFile, step: PlanStep, threads: int | None) -> TFLiteBackend:
@@ -90,14 +120,17 @@ class TFLiteBackend:
             raise _model_error(model_file, runtime, exc) from exc
         return cls(interpreter, runtime)
 
-    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, feeds: list[np.ndarray], *, raw: bool = False) -> list[np.ndarray]:
+        if self._quant.inputs:
+            feeds = self._quant.feeds(feeds)
         interpreter = self._interpreter
         for i, (index, array) in enumerate(zip(self._in_index, feeds, strict=True)):
             if array.shape != self._in_shape[i]:
                 self._resize(i, array.shape)
             interpreter.set_tensor(index, array)
         interpreter.invoke()
-        return [interpreter.get_tensor(index) for index in self._out_index]
+        results = [interpreter.get_tensor(index) for index in self._out_index]
+        return results if raw or not self._quant.outputs else self._quant.results(results)
 
     def _resize(self, i: int, shape: tuple[int, ...]) -> None:
         self._interpreter.resize_tensor_input(self._in_index[i], list(shape), strict=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from edgeinfer.errors import MissingDependencyError
 
-__all__ = ["TFLiteRuntime", "find_tflite_runtime", "LEGACY_HINT"]
+__all__ = ["LEGACY_HINT", "TFLiteRuntime", "available_tflite_runtime", "distribution", "find_tflite_runtime"]
 
 _CANDIDATES = (
     ("ai_edge_litert", "ai_edge_litert.interpreter"),
@@ -72,10 +72,12 @@ def available_tflite_runtime() -> str | None:
     return None
 
 
-def _dist_version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def distribution(package: str) -> str:
+    """The pip distribution that provides the interpreter package ``package``."""
+    return {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}.get(package, package)
 
-    try:
-        return version({"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}.get(package, package))
-    except PackageNotFoundError:
-        return "unknown"
+
+def _dist_version(package: str) -> str:
+    from devices.probe import dist_version
+
+    return dist_version(distribution(package)) or "unknown"

@@ -13,8 +13,7 @@ __all__ = ["command"]
 def _accelerators(model: str, request: str) -> list[str]:
     if request != "all":
         return [request]
-    from devices import plan
-    from devices.probe import probe_cached
+    from edgeinfer.backends import plan, probe_cached
     from edgeinfer.formats import open_model_file
 
     model_file = open_model_file(model)

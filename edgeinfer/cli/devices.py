@@ -38,10 +38,9 @@ def build_report(inventory: Inventory, model: dict[str, Any] | None = None) -> d
     Returns:
         The report; with a model, also ``"model"``.
     """
-    from devices import plan
-    from devices.planning import ORDER
+    from edgeinfer.backends import kinds, plan
 
-    backends = [model["kind"]] if model else list(ORDER)
+    backends = [model["kind"]] if model else kinds()
     compiled = bool(model and model["edgetpu_compiled"])
     plans = {b: [s.to_dict() for s in plan(inventory, b, edgetpu_model=compiled)] for b in backends}
     report: dict[str, Any] = {"inventory": inventory.to_dict(), "plans": plans}
@@ -111,7 +110,7 @@ def _first_choice(steps: list[PlanStep]) -> str:
               hidden=True, help="Filesystem root to probe (tests).")
 def command(as_json: bool, model_path: Path | None, root: Path) -> None:
     """Show the accelerators found here and the plan each backend would use."""
-    from devices import probe
+    from edgeinfer.backends import probe
 
     inventory = probe(root)
     model = _model_facts(model_path) if model_path else None

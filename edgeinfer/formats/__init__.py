@@ -8,12 +8,22 @@ instead of reaching C++ code that might crash the process.
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgeinfer.errors import ModelError
 
-__all__ = ["ModelFile", "open_model_file"]
+if TYPE_CHECKING:
+    from edgeinfer.formats.tflite_metadata import ModelMetadata
+
+__all__ = ["ModelFile", "Shape", "open_model_file"]
+
+log = logging.getLogger("edgeinfer.card")
+
+Shape = tuple[int, ...]
+_SHAPE_ERRORS = (ValueError, IndexError, TypeError, UnicodeDecodeError)
 
 _ARTICLE_NAME = {"onnx": "an ONNX", "tflite": "a TFLite"}
 _SUFFIX_HINT = "edgeinfer loads .tflite (TFLite/LiteRT) and .onnx (ONNX) files"
@@ -22,13 +32,18 @@ _SUFFIX_HINT = "edgeinfer loads .tflite (TFLite/LiteRT) and .onnx (ONNX) files"
 class ModelFile:
     """A model file's bytes, format and metadata.
 
+    Each format answers the same questions in its own way; callers (the card, the
+    backends, ``edgeinfer devices``) never branch on ``kind``.
+
     Attributes:
         kind: ``"tflite"`` or ``"onnx"``.
+        image_layout: The image layout exporters of this format use (``"nhwc"``/``"nchw"``).
         data: The whole file.
         path: Where it was read from, or ``None`` for bytes given directly.
     """
 
     kind: str = ""
+    image_layout: str = "nhwc"
 
     def __init__(self, data: bytes, path: Path | None) -> None:
         self.data = data
@@ -55,6 +70,38 @@ class ModelFile:
     def with_metadata(self, key: str, value: str) -> bytes:
         """Return the file's bytes with metadata ``key`` set to ``value``."""
         raise NotImplementedError
+
+    def tensor_shapes(self) -> tuple[list[Shape], list[Shape]]:
+        """Input and output shapes read from the file itself, without a runtime.
+
+        Returns:
+            ``(inputs, outputs)``; ``-1`` marks a dynamic dimension. Empty lists when the
+            shapes cannot be read (a TFLite file with no flatbuffer schema module installed,
+            or a malformed graph, logged as a warning).
+        """
+        try:
+            return self._read_shapes()
+        except _SHAPE_ERRORS as exc:
+            log.warning("%s: cannot read tensor shapes from the file (%s)", self.label, exc)
+            return [], []
+
+    def _read_shapes(self) -> tuple[list[Shape], list[Shape]]:
+        raise NotImplementedError
+
+    def ultralytics_metadata(self) -> dict[str, Any] | None:
+        """Ultralytics export metadata with Python values (``names`` a dict ...), or ``None``.
+
+        Values that do not parse are left out with a warning. Metadata without ``task``
+        comes from the older ultralytics/yolov5 repository (ONNX exports only).
+        """
+        return None
+
+    def tflite_metadata(self) -> ModelMetadata | None:
+        """The TFLite Metadata (``TFLITE_METADATA``) the file carries, or ``None``.
+
+        A corrupt entry, or one that cannot be read, is ``None`` with a logged warning.
+        """
+        return None
 
     def zip_members(self) -> dict[str, bytes]:
         """Files appended as a zip archive (Ultralytics, TFLite Metadata associated files)."""
@@ -127,6 +174,7 @@ def open_model_file(model: str | Path | bytes | bytearray | memoryview) -> Model
             f"{label}: the file is named {suffix} but holds {_ARTICLE_NAME[kind]} model. "
             f"Rename it to .{kind}."
         )
-    model_file: ModelFile = TFLiteFile(data, path) if kind == "tflite" else OnnxFile(data, path)
+    classes: dict[str, type[ModelFile]] = {"tflite": TFLiteFile, "onnx": OnnxFile}
+    model_file = classes[kind](data, path)
     model_file.validate()
     return model_file

@@ -1,18 +1,22 @@
 """ONNX files read as protobuf at the top level only (no ``onnx`` package needed).
 
 The ModelProto fields used here: 7 ``graph`` (must be present), 8 ``opset_import``,
-14 ``metadata_props`` (``StringStringEntryProto``: 1 key, 2 value).
+14 ``metadata_props`` (``StringStringEntryProto``: 1 key, 2 value). Tensor shapes:
+GraphProto.input 11, output 12; ValueInfoProto.type 2; TypeProto.tensor_type 1;
+Tensor.shape 2; TensorShapeProto.dim 1; Dimension.dim_value 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from edgeinfer.formats import ModelFile
+from edgeinfer.formats import ModelFile, Shape, ultralytics
 
 __all__ = ["OnnxFile", "iter_fields"]
 
 _GRAPH, _METADATA = 7, 14
+_GRAPH_INPUT, _GRAPH_OUTPUT = 11, 12
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -68,6 +72,21 @@ def _entry(data: bytes) -> tuple[str, str]:
     return key, value
 
 
+def _sub(data: bytes, number: int) -> bytes:
+    """The first length-delimited field ``number`` of a message, or empty bytes."""
+    return next((v for f, _, _, _, v in iter_fields(data) if f == number and isinstance(v, bytes)), b"")
+
+
+def _value_shape(value_info: bytes) -> Shape:
+    shape = _sub(_sub(_sub(value_info, 2), 1), 2)
+    dims = []
+    for field, _, _, _, dim in iter_fields(shape):
+        if field == 1 and isinstance(dim, bytes):
+            dim_value = next((v for f, _, _, _, v in iter_fields(dim) if f == 1 and isinstance(v, int)), -1)
+            dims.append(int(dim_value))
+    return tuple(dims)
+
+
 def _encode_varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -86,6 +105,7 @@ class OnnxFile(ModelFile):
     """An ONNX ModelProto."""
 
     kind = "onnx"
+    image_layout = "nchw"
 
     def validate(self) -> None:
         try:
@@ -105,6 +125,17 @@ class OnnxFile(ModelFile):
                 key, value = _entry(raw)
                 out[key] = value
         return out
+
+    def _read_shapes(self) -> tuple[list[Shape], list[Shape]]:
+        inputs: list[Shape] = []
+        outputs: list[Shape] = []
+        for field, _, _, _, value in iter_fields(_sub(self.data, _GRAPH)):
+            if field in (_GRAPH_INPUT, _GRAPH_OUTPUT) and isinstance(value, bytes):
+                (inputs if field == _GRAPH_INPUT else outputs).append(_value_shape(value))
+        return inputs, outputs
+
+    def ultralytics_metadata(self) -> dict[str, Any] | None:
+        return ultralytics.from_literal_props(self.metadata(), self.label)
 
     def with_metadata(self, key: str, value: str) -> bytes:
         kept = bytearray()

@@ -8,6 +8,7 @@ or corrupt file raises here instead of crashing the native interpreter.
 
 from __future__ import annotations
 
+import logging
 import struct
 from functools import cache
 from types import ModuleType
@@ -16,12 +17,14 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.errors import MissingDependencyError
-from edgeinfer.formats import ModelFile
+from edgeinfer.formats import ModelFile, Shape, ultralytics
+from edgeinfer.formats.tflite_metadata import METADATA_NAME, ModelMetadata, parse_metadata
 
 __all__ = ["EDGETPU_CUSTOM_OP", "TFLiteFile", "load_schema"]
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 _CUSTOM = 32  # BuiltinOperator.CUSTOM
+log = logging.getLogger("edgeinfer.card")
 _WALK_ERRORS = (ValueError, IndexError, struct.error, TypeError, UnicodeDecodeError, OverflowError)
 
 
@@ -133,6 +136,41 @@ class TFLiteFile(ModelFile):
             except UnicodeDecodeError:
                 continue  # binary metadata such as TFLITE_METADATA flatbuffers
         return out
+
+    def _read_shapes(self) -> tuple[list[Shape], list[Shape]]:
+        model = self._root()
+        if model is None:
+            return [], []
+        graph = model.Subgraphs(0)
+
+        def shape(index: int) -> Shape:
+            tensor = graph.Tensors(index)
+            if tensor.ShapeSignatureLength():
+                return tuple(int(d) for d in tensor.ShapeSignatureAsNumpy())
+            return tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+
+        inputs = [shape(int(graph.Inputs(i))) for i in range(graph.InputsLength())]
+        outputs = [shape(int(graph.Outputs(i))) for i in range(graph.OutputsLength())]
+        return inputs, outputs
+
+    def ultralytics_metadata(self) -> dict[str, Any] | None:
+        meta = ultralytics.from_json_member(self.zip_members().get(ultralytics.MEMBER), self.label)
+        if meta is not None:
+            meta.setdefault("task", "detect")  # only yolov5-repository ONNX exports lack a task
+        return meta
+
+    def tflite_metadata(self) -> ModelMetadata | None:
+        raw = self.metadata_buffers().get(METADATA_NAME)
+        if raw is None:
+            return None
+        try:
+            return parse_metadata(raw)
+        except ImportError:
+            log.warning("%s: TFLite metadata not read: the 'flatbuffers' package is missing "
+                        "(pip install 'edgeinfer[tflite]')", self.label)
+        except ValueError as exc:
+            log.warning("%s: ignoring TFLite metadata: %s", self.label, exc)
+        return None
 
     def _inline_offset_buffers(self, model: Any) -> None:
         """Move weights stored after the flatbuffer (``offset``/``size``) into the buffers.

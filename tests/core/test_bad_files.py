@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.model_factory import onnx_cnn_bytes, tflite_bytes
+from tests.model_factory import tflite_with_custom_op as with_custom_op
 
 CHILD = """
 import json, sys
@@ -35,20 +36,6 @@ def load_in_subprocess(path: Path) -> dict[str, str]:
     assert proc.returncode in (0, 3), f"child crashed with {proc.returncode}: {proc.stderr[-2000:]}"
     result: dict[str, str] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
-
-
-def with_custom_op(model: bytes, name: str) -> bytes:
-    """Rewrite the model's first operator code into a custom op called ``name``."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    m = schema.ModelT.InitFromPackedBuf(model, 0)
-    m.operatorCodes[0].builtinCode = schema.BuiltinOperator.CUSTOM
-    m.operatorCodes[0].deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-    m.operatorCodes[0].customCode = name
-    builder = flatbuffers.Builder(len(model) + 1024)
-    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from devices import probe
-from devices.probe import probe_onnx
+from edgeinfer.backends import probe
+from edgeinfer.backends.onnx import probe_onnx
 
 
 def _info(inventory, name, backend="tflite"):

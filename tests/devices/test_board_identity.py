@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices import probe
+from edgeinfer.backends import probe
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.4"
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from devices.board_profiles import BoardProfile, list_profiles, load_profile, parse_profile
-from edgeinfer.errors import ConfigError
+from devices.errors import ProfileError
+from edgeinfer.backends import accelerators
 
 SHIPPED = ["coral_dev_board", "generic_arm64", "generic_x86_64", "jetson_nano", "jetson_orin",
            "raspberry_pi_4", "raspberry_pi_5"]
@@ -17,7 +18,7 @@ def test_every_board_has_a_profile():
 
 @pytest.mark.parametrize("key", SHIPPED)
 def test_shipped_profile_is_valid(key):
-    profile = load_profile(key)
+    profile = load_profile(key, accelerators())
 
     assert isinstance(profile, BoardProfile)
     assert profile.key == key
@@ -39,7 +40,7 @@ def test_raspberry_pi_uses_four_threads():
 
 
 def test_unknown_profile_lists_the_shipped_ones():
-    with pytest.raises(ConfigError, match="raspberry_pi_5"):
+    with pytest.raises(ProfileError, match="raspberry_pi_5"):
         load_profile("raspberry_pi_9")
 
 
@@ -61,15 +62,15 @@ VALID = {"description": "A board", "default_threads": 2, "prefer": {"tflite": ["
     ({"install_notes": "apt-get install x"}, "'install_notes' must be a list of strings"),
 ])
 def test_invalid_profile_data_is_rejected_with_key_and_value(change, message):
-    with pytest.raises(ConfigError) as err:
-        parse_profile("test_board", {**VALID, **change}, source="test_board.yaml")
+    with pytest.raises(ProfileError) as err:
+        parse_profile("test_board", {**VALID, **change}, source="test_board.yaml", accelerators=accelerators())
 
     assert message in str(err.value)
     assert str(err.value).startswith("test_board.yaml: ")
 
 
 def test_profile_must_be_a_mapping():
-    with pytest.raises(ConfigError, match="must be a mapping, got list"):
+    with pytest.raises(ProfileError, match="must be a mapping, got list"):
         parse_profile("x", ["description"])
 
 

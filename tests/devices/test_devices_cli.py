@@ -8,7 +8,7 @@ from importlib.metadata import version
 import pytest
 from click.testing import CliRunner
 
-from devices import plan, probe
+from edgeinfer.backends import plan, probe
 from edgeinfer.cli import cli
 
 

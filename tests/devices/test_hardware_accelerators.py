@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edgeinfer
-from devices import probe
+from edgeinfer.backends import probe
 
 pytestmark = pytest.mark.hardware
 

@@ -10,9 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from devices import plan, probe
-from devices.planning import ORDER
-from devices.probe import probe_onnx
+from edgeinfer.backends import accelerators, plan, probe
+from edgeinfer.backends.onnx import probe_onnx
 from edgeinfer.errors import AcceleratorError
 
 ALL_ORT = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
@@ -45,7 +44,7 @@ def test_auto_tries_every_present_tflite_accelerator_fastest_first(machine):
 
     steps = plan(inventory, "tflite")
 
-    assert [s.accelerator for s in steps] == list(ORDER["tflite"])
+    assert [s.accelerator for s in steps] == list(accelerators()["tflite"])
     assert _tried(steps) == ["gpu", "nnapi", "xnnpack", "cpu"]
     edgetpu = steps[0]
     assert edgetpu.status == "skip" and "not present" in edgetpu.reason

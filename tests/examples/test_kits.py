@@ -19,7 +19,8 @@ import pytest
 
 from devices.board_profiles import PROFILE_DIR, load_profile
 from devices.planning import ordered_names
-from devices.types import Inventory
+from devices.types import AcceleratorInfo, Inventory
+from edgeinfer.backends import accelerators
 from tests.examples.helpers import KITS, REPO, UNIT, parse_unit
 
 BOARDS = ("raspberry_pi", "jetson", "coral")
@@ -188,7 +189,9 @@ def test_readme_expected_output_matches_the_profile_and_plan_order(board: str) -
         assert key in named
         profile = load_profile(key)
         assert _profile_row(block) == f"{key}: {profile.description}"
-        inventory = Inventory(board="", profile=key, machine="aarch64", cpu_count=4, preferences=profile.prefer)
+        declared = tuple(AcceleratorInfo(n, b, False, "") for b, names in accelerators().items() for n in names)
+        inventory = Inventory(board="", profile=key, machine="aarch64", cpu_count=4, accelerators=declared,
+                              preferences=profile.prefer)
         tables = {backend: rows for backend, rows in _plan_tables(block).items() if rows}
         assert tables, f"no plan table in the expected output for {key}"
         for backend, rows in tables.items():
