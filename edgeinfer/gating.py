@@ -11,16 +11,15 @@ means a slow drift still triggers inference once it adds up.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["FrameGate", "GateConfig", "thumbnail"]
 
 
-@dataclass(frozen=True)
-class GateConfig:
-    """When to skip inference.
+class GateConfig(BaseModel):
+    """When to skip inference (the ``gate:`` key of a stream in the daemon's config).
 
     Attributes:
         threshold: Mean absolute difference of the thumbnails, in 0..255 grey levels,
@@ -30,9 +29,11 @@ class GateConfig:
             never forced).
     """
 
-    threshold: float = 2.0
-    size: int = 32
-    max_skip_s: float | None = 10.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = Field(2.0, ge=0.0, description="mean absolute change (0..255) of grey thumbnails")
+    size: int = Field(32, ge=4, le=256, description="thumbnail side, pixels")
+    max_skip_s: float | None = Field(10.0, gt=0, description="infer at least this often, seconds")
 
 
 def thumbnail(image: np.ndarray, size: int = 32) -> np.ndarray:
