@@ -87,11 +87,10 @@ class ControlConfig(_Strict):
 
 
 class DaemonConfig(_Strict):
-    """The whole ``edgeinfer run`` configuration.
+    """The whole ``edgeinfer run`` configuration."""
 
-    Validate with :func:`parse_config` or :func:`load_config`: they use
-    :func:`config_model`, this class with ``sinks`` checked against every registered sink.
-    """
+    # parse_config/load_config validate with config_model(): this class with ``sinks``
+    # checked against the config class of every registered sink.
 
     device_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     mqtt: MqttConfig | None = Field(None, description=(

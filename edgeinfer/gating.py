@@ -19,15 +19,7 @@ __all__ = ["FrameGate", "GateConfig", "thumbnail"]
 
 
 class GateConfig(BaseModel):
-    """When to skip inference (the ``gate:`` key of a stream in the daemon's config).
-
-    Attributes:
-        threshold: Mean absolute difference of the thumbnails, in 0..255 grey levels,
-            below which a frame counts as unchanged.
-        size: Thumbnail side, pixels.
-        max_skip_s: Infer at least this often even on a static scene, seconds (``None``:
-            never forced).
-    """
+    """Skip inference while the scene is static (the ``gate:`` key of a stream; see :class:`FrameGate`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

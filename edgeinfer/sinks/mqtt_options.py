@@ -4,7 +4,8 @@ Separate from :mod:`edgeinfer.sinks.mqtt` so a config can be built and validated
 without paho installed. Building :class:`MqttConfig` reads no files: ``load_config``
 (for the daemon) and the sink (when built directly) call :func:`resolve_password`, the
 one password lookup, and the sink calls :func:`default_queue_path` when ``queue_path``
-is ``None``. ``MqttOptions`` and ``TlsOptions`` are the names the sink's users know.
+is ``None``. ``MqttOptions`` and ``TlsOptions`` are the same schema for code that builds
+the sink itself; they raise ``ConfigError`` on a bad value.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ _TOPIC_FIELDS = frozenset({"device_id", "stream", "model"})
 
 
 class _Options(BaseModel):
-    """Frozen, unknown keys refused; built directly, a bad value is a ``ConfigError``."""
-
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class _Direct(BaseModel):
+    """Built directly in code, a bad value is a ``ConfigError`` (not pydantic's error)."""
+
     def __init__(self, **data: Any) -> None:
-        # Only direct construction comes here; inside the daemon's config pydantic
-        # validates the section itself and load_config reports every key at once.
+        # A custom __init__ is also what pydantic calls for a nested section, so only
+        # these subclasses have one: the daemon's config reports every bad key itself.
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -62,46 +65,27 @@ class TlsConfig(_Options):
 
 
 class MqttConfig(_Options):
-    """Broker connection and store-and-forward queue (the ``mqtt:`` section; the sink's options).
+    """Broker connection and store-and-forward queue (the ``mqtt:`` section, the sink's options)."""
 
-    Attributes:
-        host: Broker host name or address.
-        port: Broker port (1883 plain, 8883 TLS by convention).
-        qos: 0, 1 or 2 for result messages.
-        topic: Result topic template over ``{device_id}``, ``{stream}``, ``{model}``.
-        queue_path: SQLite file of the store-and-forward queue; ``None`` for
-            :func:`default_queue_path` (``edgeinfer run`` defaults it to
-            ``/var/lib/edgeinfer/queue.db``).
-        queue_max: Rows kept on disk at most; beyond, the oldest are dropped and counted.
-        username: Broker user name, or ``None`` for anonymous.
-        password: Password (hidden from ``repr``); see :func:`resolve_password`.
-        password_file: File whose first line is the password.
-        password_env: Environment variable holding the password when neither is given.
-        tls: TLS files, or ``None`` for a plain TCP connection.
-        client_id: MQTT client id; ``"edgeinfer-<device_id>"`` when ``None``.
-        keepalive_s: MQTT keepalive, seconds; the last will fires after 1.5 x this
-            when the device vanishes without closing its socket.
-        retain: Publish results with the retain flag.
-        on_change: Publish a stream's result only when it differs from the last one.
-        max_rate_hz: At most this many results per second per stream, or ``None``.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    qos: Literal[0, 1, 2] = 1
-    topic: str = DEFAULT_TOPIC
-    queue_path: Path | None = None
-    queue_max: int = Field(100_000, ge=1)
-    username: str | None = None
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    password_env: str | None = PASSWORD_ENV
-    tls: TlsConfig | None = None
-    client_id: str | None = None
-    keepalive_s: int = Field(30, ge=5)
-    retain: bool = False
-    on_change: bool = False
-    max_rate_hz: float | None = Field(None, gt=0)
+    host: str = Field("127.0.0.1", description="broker host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="1883 plain TCP, 8883 by convention with TLS")
+    qos: Literal[0, 1, 2] = Field(1, description="0 at most once, 1 at least once, 2 exactly once")
+    topic: str = Field(DEFAULT_TOPIC, description="result topic over {device_id}, {stream} and {model}")
+    queue_path: Path | None = Field(None, description=(
+        "SQLite file of the store-and-forward queue; null: $EDGEINFER_STATE_DIR/mqtt-<device_id>.sqlite3 "
+        "(or the XDG state folder)"))
+    queue_max: int = Field(100_000, ge=1, description="rows kept at most; beyond, the oldest are dropped (counted)")
+    username: str | None = Field(None, description="broker user name; null for anonymous")
+    password: SecretStr | None = Field(None, description="the password inline (prefer password_file)")
+    password_file: Path | None = Field(None, description="file whose first line is the password")
+    password_env: str | None = Field(PASSWORD_ENV, description="environment variable with the password")
+    tls: TlsConfig | None = Field(None, description="TLS files; null for plain TCP")
+    client_id: str | None = Field(None, description='MQTT client id; null for "edgeinfer-<device_id>"')
+    keepalive_s: int = Field(30, ge=5, description=(
+        "MQTT keepalive, seconds; the broker publishes the last will after 1.5x this of silence"))
+    retain: bool = Field(False, description="publish results with the retain flag")
+    on_change: bool = Field(False, description="publish a stream's result only when it differs from the last")
+    max_rate_hz: float | None = Field(None, gt=0, description="at most this many results per second per stream")
 
     @field_validator("qos", mode="before")
     @classmethod
@@ -132,8 +116,12 @@ class MqttConfig(_Options):
         return value
 
 
-MqttOptions = MqttConfig  # the sink's name for the same schema: MqttSink(MqttOptions(...), device_id=...)
-TlsOptions = TlsConfig
+class TlsOptions(_Direct, TlsConfig):
+    """:class:`TlsConfig` for code: ``MqttOptions(tls=TlsOptions(ca=...))``."""
+
+
+class MqttOptions(_Direct, MqttConfig):
+    """:class:`MqttConfig` for code: ``MqttSink(MqttOptions(host=...), device_id=...)``."""
 
 
 class MqttSinkConfig(SinkConfig):
