@@ -54,9 +54,16 @@ class _Stream:
     pipeline: Any
 
 
+_Kept = list[tuple[tuple[Any, ...], Any]]  # (_sink_key, sink); compared with ==, configs may not hash
+
+
 def _sink_key(spec: Any, config: DaemonConfig) -> tuple[Any, ...]:
     """A sink's identity across reloads: its config and the daemon keys it ``uses``."""
     return (spec, *(getattr(config, key) for key in getattr(spec, "uses", ())))
+
+
+def _find(kept: _Kept, key: tuple[Any, ...]) -> Any:
+    return next((sink for k, sink in kept if k == key), None)
 
 
 def _sink_specs(config: DaemonConfig) -> list[Any]:
@@ -83,7 +90,7 @@ class Daemon:
         self.commands: CommandChannel | None = None
         self.live: LiveFrames | None = None
         self._sinks: list[Any] = []
-        self._kept: dict[tuple[Any, ...], Any] = {}  # sinks that survive a reload unchanged, by _sink_key
+        self._kept: _Kept = []  # the sinks that survive a reload unchanged
         self._streams: dict[str, _Stream] = {}
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -157,26 +164,25 @@ class Daemon:
         self._streams.clear()
         if self.connection is not None:
             self.publish_health()
-        self._close_sinks(keep=())
+        self._close_sinks(keep=[])
         self._sinks.clear()
         if self._http is not None:
             self._http.stop()
 
     # -- building blocks ------------------------------------------------------------------
 
-    def _start_sinks(self, config: DaemonConfig, kept: dict[tuple[Any, ...], Any] | None = None) -> None:
+    def _start_sinks(self, config: DaemonConfig, kept: _Kept | None = None) -> None:
         """Build the sinks of ``config``, reusing ``kept`` ones (same key) instead of building them."""
         context = SinkContext(config.device_id, config, self.stream_stats)
-        reusable = dict(kept or {})
-        now_kept: dict[tuple[Any, ...], Any] = {}
+        now_kept: _Kept = []
         sinks: list[Any] = []
         for spec in _sink_specs(config):
             key = _sink_key(spec, config)
-            sink = reusable.get(key) or now_kept.get(key)
+            sink = _find([*(kept or []), *now_kept], key)
             if sink is None:
                 sink = build_sink(spec, context)
             if getattr(spec, "keep_on_reload", False):
-                now_kept[key] = sink
+                now_kept.append((key, sink))
             sinks.append(sink)
         self._sinks, self._kept = sinks, now_kept
         self.live = next((s for s in sinks if isinstance(s, LiveFrames)), None)
@@ -187,7 +193,8 @@ class Daemon:
             self.commands = (CommandChannel(connection, config.device_id, self._commands.put)
                              if connection is not None and config.control.enabled else None)
 
-    def _close_sinks(self, keep: Any) -> None:
+    def _close_sinks(self, keep: list[Any]) -> None:
+        """Flush and close each running sink once, except those in ``keep``."""
         closed: list[Any] = []
         for sink in self._sinks:
             if any(sink is k for k in keep) or any(sink is c for c in closed):
@@ -295,11 +302,11 @@ class Daemon:
         for stream in list(self._streams.values()):
             self._stop_stream(stream)
         self._streams.clear()
-        keys = {_sink_key(spec, new) for spec in _sink_specs(new)}
-        kept = {key: sink for key, sink in self._kept.items() if key in keys}
-        self._close_sinks(keep=kept.values())
+        keys = [_sink_key(spec, new) for spec in _sink_specs(new)]
+        kept = [(key, sink) for key, sink in self._kept if key in keys]
+        self._close_sinks(keep=[sink for _, sink in kept])
         old_connection = self.connection
-        if not any(old_connection is sink for sink in kept.values()):
+        if not any(old_connection is sink for _, sink in kept):
             self.connection = self.commands = None
         self.config = new
         self._start_sinks(new, kept)

@@ -81,9 +81,11 @@ class LiveFrames(BaseSink):
         return dict(self._stats_provider()) if self._stats_provider else {}
 
     def stream_names(self) -> list[str]:
-        """Streams that have shown a frame, sorted."""
+        """Streams that have shown a frame, sorted; with a stats provider, only those it lists
+        (the running streams: one removed by a reload is no longer shown)."""
+        running = None if self._stats_provider is None else self._stats_provider()
         with self._lock:
-            return sorted(self._latest)
+            return sorted(n for n in self._latest if running is None or n in running)
 
     def latest_jpeg(self, name: str) -> bytes | None:
         """The newest frame of ``name`` with its result drawn on it, as JPEG bytes."""
