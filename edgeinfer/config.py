@@ -37,6 +37,8 @@ from edgeinfer.sinks.mqtt_options import MqttConfig, MqttSinkConfig, TlsConfig, 
 from edgeinfer.sinks.video import VideoSinkConfig
 from edgeinfer.sinks.webhook import WebhookSinkConfig
 
+# The sinks' configs (JsonlSinkConfig, ...) live with the sinks; they are also exported
+# here, under the names this module always had.
 __all__ = [
     "DaemonConfig", "HttpConfig", "JsonlSinkConfig", "MqttConfig", "MqttSinkConfig", "StreamConfig",
     "TlsConfig", "VideoSinkConfig", "WebhookSinkConfig", "config_model", "json_schema", "load_config",
@@ -125,7 +127,7 @@ class DaemonConfig(_Strict):
         for sink in self.sinks:
             missing = [key for key in getattr(sink, "uses", ()) if getattr(self, key, None) is None]
             if missing:
-                raise ValueError(f"sink {sink.type!r} needs the {missing[0]}: section")
+                raise ValueError(f"sink {sink.type!r} needs the {missing[0]}: section (see --schema)")
         return self
 
     def mqtt_password(self) -> str | None:
