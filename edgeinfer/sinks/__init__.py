@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -87,7 +87,8 @@ class SinkRegistry(Registry[Sink]):
             config: Any = getattr(importlib.import_module(module_name), attr)
         else:
             config = getattr(self.get(name), "Config", None)
-        if not (isinstance(config, type) and issubclass(config, BaseModel) and "type" in config.model_fields):
+        if not (isinstance(config, type) and issubclass(config, BaseModel) and "type" in config.model_fields
+                and get_args(config.model_fields["type"].annotation) == (name,)):
             raise ConfigError(f"The sink {name!r} has no Config (a pydantic model with a type: Literal[{name!r}] "
                               "field), so it cannot be named in a config file")
         return config

@@ -16,7 +16,7 @@ Topics for device ``cam1`` (the result topic is a template over ``device_id``,
 The daemon's health (:mod:`edgeinfer.health`) and command (:mod:`edgeinfer.control`)
 topics use this connection through :meth:`MqttSink.publish_raw` and
 :meth:`MqttSink.subscribe`. The options are the ``mqtt:`` section's schema
-(:class:`~edgeinfer.sinks.mqtt_options.MqttConfig`, also named ``MqttOptions``); the
+(:class:`~edgeinfer.sinks.mqtt_options.MqttConfig`; in code, ``MqttOptions(...)``); the
 password comes from :func:`~edgeinfer.sinks.mqtt_options.resolve_password` and is never
 logged nor shown by ``repr``.
 """

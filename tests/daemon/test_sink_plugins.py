@@ -146,3 +146,24 @@ def test_entry_point_sink_is_in_the_schema_and_runs_in_the_daemon(tmp_path: Path
     run = edgeinfer_run(str(path))
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "acme.txt").read_text().split() == [str(i) for i in range(FRAMES)]
+
+
+def test_a_sink_without_a_matching_config_is_left_out_of_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeinfer.config import json_schema
+
+    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    registry.register("copycat", "edgeinfer.sinks.memory:MemorySink")  # its Config says type: memory
+    with pytest.raises(ConfigError, match="'copycat' has no Config"):
+        registry.config_class("copycat")
+    mapping = json_schema()["properties"]["sinks"]["items"]["discriminator"]["mapping"]
+    assert "copycat" not in mapping and "memory" in mapping
+
+
+def test_the_config_and_its_mqtt_schema_need_no_paho() -> None:
+    code = ("import sys; sys.modules['paho'] = None\n"  # import paho now fails
+            "from edgeinfer.config import json_schema\n"
+            "schema = json_schema()\n"
+            "assert 'mqtt' in schema['properties']['sinks']['items']['discriminator']['mapping']\n"
+            "assert 'edgeinfer.sinks.mqtt' not in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
