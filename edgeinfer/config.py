@@ -4,90 +4,52 @@
 environment); everything else takes the frozen objects it returns. Unknown keys and bad
 values raise ``ConfigError`` naming the key, the value and the allowed choices.
 ``edgeinfer run --schema`` prints the JSON schema for editors.
+
+The ``sinks:`` list is not written here: each sink declares its own config class (see
+:mod:`edgeinfer.sinks`), and :func:`config_model` builds the discriminated union of every
+registered sink, entry points included. The ``mqtt:`` section is the MQTT sink's own
+schema (:mod:`edgeinfer.sinks.mqtt_options`), the ``gate:`` key the gate's
+(:mod:`edgeinfer.gating`).
 """
 
 from __future__ import annotations
 
-import os
+import functools
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from edgeinfer.card import validation_message
 from edgeinfer.errors import ConfigError
+from edgeinfer.gating import GateConfig
+from edgeinfer.sinks.jsonl import JsonlSinkConfig
+from edgeinfer.sinks.mqtt_options import MqttConfig, MqttSinkConfig, TlsConfig, resolve_password
+from edgeinfer.sinks.video import VideoSinkConfig
+from edgeinfer.sinks.webhook import WebhookSinkConfig
 
+# The sinks' configs (JsonlSinkConfig, ...) live with the sinks; they are also exported
+# here, under the names this module always had.
 __all__ = [
     "DaemonConfig", "HttpConfig", "JsonlSinkConfig", "MqttConfig", "MqttSinkConfig", "StreamConfig",
-    "TlsConfig", "VideoSinkConfig", "WebhookSinkConfig", "json_schema", "load_config", "parse_config",
+    "TlsConfig", "VideoSinkConfig", "WebhookSinkConfig", "config_model", "json_schema", "load_config",
+    "parse_config",
 ]
 
-PASSWORD_ENV = "EDGEINFER_MQTT_PASSWORD"
+DAEMON_QUEUE_PATH = Path("/var/lib/edgeinfer/queue.db")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TlsConfig(_Strict):
-    """TLS for the broker connection: CA certificate, and a client certificate and key."""
-
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-    insecure: bool = False
-
-    @model_validator(mode="after")
-    def _cert_needs_key(self) -> TlsConfig:
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("tls.cert and tls.key go together: give both or neither")
-        return self
-
-
-class MqttConfig(_Strict):
-    """Broker connection and store-and-forward queue."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    qos: Literal[0, 1, 2] = 1
-    topic: str = "edgeinfer/{device_id}/{stream}/results"
-    queue_path: Path | None = Path("/var/lib/edgeinfer/queue.db")
-    queue_max: int = Field(100_000, ge=1)
-    username: str | None = None
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    password_env: str | None = PASSWORD_ENV
-    tls: TlsConfig | None = None
-    client_id: str | None = None
-    keepalive_s: int = Field(30, ge=5)
-    retain: bool = False
-    on_change: bool = False
-    max_rate_hz: float | None = Field(None, gt=0)
-
-    @model_validator(mode="after")
-    def _one_password_source(self) -> MqttConfig:
-        if self.password is not None and self.password_file is not None:
-            raise ValueError("give mqtt.password or mqtt.password_file, not both")
-        return self
-
-    @field_validator("topic")
-    @classmethod
-    def _topic_placeholders(cls, value: str) -> str:
-        try:
-            value.format(device_id="d", stream="s")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"topic may use only {{device_id}} and {{stream}} placeholders ({exc})") from None
-        if "#" in value or "+" in value:
-            raise ValueError("topic must not contain MQTT wildcards # or +")
-        return value
-
-
-class GateConfig(_Strict):
-    """Skip inference while the scene is static (see :mod:`edgeinfer.gating`)."""
-
-    threshold: float = Field(2.0, ge=0.0, description="mean absolute change (0..255) of grey thumbnails")
-    size: int = Field(32, ge=4, le=256, description="thumbnail side, pixels")
-    max_skip_s: float | None = Field(10.0, gt=0, description="infer at least this often, seconds")
 
 
 class StreamConfig(_Strict):
@@ -111,41 +73,6 @@ class StreamConfig(_Strict):
     gate: GateConfig | None = None
 
 
-class MqttSinkConfig(_Strict):
-    """Publish results to the broker in ``mqtt``."""
-
-    type: Literal["mqtt"] = "mqtt"
-
-
-class JsonlSinkConfig(_Strict):
-    """Write one JSON line per result to stdout (``path: null``) or a file."""
-
-    type: Literal["jsonl"] = "jsonl"
-    path: Path | None = None
-
-
-class VideoSinkConfig(_Strict):
-    """Write annotated frames to an MP4 file or a folder of images."""
-
-    type: Literal["video"] = "video"
-    path: Path
-    fps: float = Field(15.0, gt=0)
-
-
-class WebhookSinkConfig(_Strict):
-    """POST each result as JSON to a URL."""
-
-    type: Literal["webhook"] = "webhook"
-    url: str = Field(pattern=r"^https?://")
-    timeout_s: float = Field(5.0, gt=0)
-    retries: int = Field(3, ge=0)
-
-
-SinkConfig = Annotated[
-    MqttSinkConfig | JsonlSinkConfig | VideoSinkConfig | WebhookSinkConfig, Field(discriminator="type")
-]
-
-
 class HttpConfig(_Strict):
     """The local web page with a live view of each stream and its stats."""
 
@@ -164,14 +91,25 @@ class ControlConfig(_Strict):
 class DaemonConfig(_Strict):
     """The whole ``edgeinfer run`` configuration."""
 
+    # parse_config/load_config validate with config_model(): this class with ``sinks``
+    # checked against the config class of every registered sink.
+
     device_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    mqtt: MqttConfig | None = None
+    mqtt: MqttConfig | None = Field(None, description=(
+        f"the broker; here queue_path defaults to {DAEMON_QUEUE_PATH} (null: the state directory)"))
     streams: list[StreamConfig] = Field(min_length=1)
-    sinks: list[SinkConfig] = [MqttSinkConfig()]
+    sinks: list[Any] = [MqttSinkConfig()]
     health_interval_s: float = Field(30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     http: HttpConfig | None = None
     control: ControlConfig = ControlConfig()
+
+    @field_validator("mqtt", mode="before")
+    @classmethod
+    def _daemon_queue_path(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "queue_path" not in value:
+            return {**value, "queue_path": DAEMON_QUEUE_PATH}
+        return value
 
     @field_validator("sinks", mode="before")
     @classmethod
@@ -186,8 +124,10 @@ class DaemonConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"stream names must be unique; repeated: {duplicates}")
-        if any(s.type == "mqtt" for s in self.sinks) and self.mqtt is None:
-            raise ValueError("sink 'mqtt' needs an mqtt: section (host, port, ...)")
+        for sink in self.sinks:
+            missing = [key for key in getattr(sink, "uses", ()) if getattr(self, key, None) is None]
+            if missing:
+                raise ValueError(f"sink {sink.type!r} needs the {missing[0]}: section (see --schema)")
         return self
 
     def mqtt_password(self) -> str | None:
@@ -206,7 +146,7 @@ def parse_config(data: Any, where: str = "config") -> DaemonConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the top level must be a mapping (device_id, streams, sinks, ...)")
     try:
-        return DaemonConfig.model_validate(data)
+        return config_model().model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, where)) from exc
 
@@ -241,35 +181,45 @@ def _resolve(config: DaemonConfig, base: Path) -> DaemonConfig:
         return None if p is None else (p if p.is_absolute() else base / p)
 
     streams = [s.model_copy(update={"model": rel(s.model), "card": rel(s.card)}) for s in config.streams]
-    sinks = [s.model_copy(update={"path": rel(s.path)}) if isinstance(s, JsonlSinkConfig | VideoSinkConfig)
-             and s.path is not None else s for s in config.sinks]
+    # Any path in a sink's config (jsonl, video, a third party's) is taken from the config's folder.
+    sinks = [s.model_copy(update={k: rel(v) for k, v in s if isinstance(v, Path)}) for s in config.sinks]
     update: dict[str, Any] = {"streams": streams, "sinks": sinks}
     if config.mqtt is not None:
-        update["mqtt"] = config.mqtt.model_copy(update={
-            "queue_path": rel(config.mqtt.queue_path), "password": _password(config.mqtt, base),
-            "password_file": rel(config.mqtt.password_file)})
+        mqtt = config.mqtt.model_copy(update={
+            "queue_path": rel(config.mqtt.queue_path), "password_file": rel(config.mqtt.password_file)})
+        password = resolve_password(mqtt)
+        update["mqtt"] = mqtt.model_copy(update={"password": None if password is None else SecretStr(password)})
     if config.control.model_dir is not None:
         update["control"] = config.control.model_copy(update={"model_dir": rel(config.control.model_dir)})
     return config.model_copy(update=update)
 
 
-def _password(mqtt: MqttConfig, base: Path) -> SecretStr | None:
-    if mqtt.password is not None:
-        return mqtt.password
-    if mqtt.password_file is not None:
-        file = mqtt.password_file if mqtt.password_file.is_absolute() else base / mqtt.password_file
-        try:
-            return SecretStr(file.read_text().strip())
-        except OSError as exc:
-            raise ConfigError(f"mqtt.password_file {str(file)!r} cannot be read ({exc.strerror})") from exc
-    if mqtt.password_env and os.environ.get(mqtt.password_env):
-        return SecretStr(os.environ[mqtt.password_env])
-    return None
+def config_model() -> type[DaemonConfig]:
+    """:class:`DaemonConfig` whose ``sinks`` accepts the config of every registered sink.
+
+    Rebuilt when the sink registry changes (a sink registered at run time).
+    """
+    from edgeinfer.sinks import registry
+
+    return _config_model(registry.state())
+
+
+@functools.lru_cache(maxsize=4)
+def _config_model(state: tuple[tuple[str, str, str], ...]) -> type[DaemonConfig]:
+    from edgeinfer.sinks import registry
+
+    configs = tuple(registry.config_classes().values())
+    sink = Annotated[Union[configs], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    model: type[DaemonConfig] = create_model(
+        "DaemonConfig", __base__=DaemonConfig, __module__=__name__, __doc__=DaemonConfig.__doc__,
+        sinks=(list[sink], [MqttSinkConfig()]),
+    )
+    return model
 
 
 def json_schema() -> dict[str, Any]:
     """The JSON schema of the config file, for editors (yaml-language-server)."""
-    schema: dict[str, Any] = DaemonConfig.model_json_schema()
+    schema: dict[str, Any] = config_model().model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "edgeinfer run configuration"
     return schema

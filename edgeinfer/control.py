@@ -1,4 +1,7 @@
-"""Remote commands on ``edgeinfer/{device_id}/cmd``: parsing and the model-switch guard.
+"""Remote commands on ``edgeinfer/{device_id}/cmd``: the topic, parsing and the model-switch guard.
+
+:class:`CommandChannel` subscribes to the command topic on the daemon's message
+connection (the MQTT sink) and publishes each reply on ``.../cmd/reply``.
 
 A model may be switched only to a file inside ``control.model_dir`` whose sha256 matches
 the one in the command; the path is resolved (symlinks included) and checked before the
@@ -9,15 +12,46 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgeinfer.sinks.base import Connection
 
 __all__ = [
-    "COMMANDS", "CommandError", "ModelSwitch", "decode_command", "parse_command", "resolve_model_switch",
+    "COMMANDS", "CommandChannel", "CommandError", "ModelSwitch", "command_topic", "decode_command", "parse_command",
+    "resolve_model_switch",
 ]
 
 COMMANDS = ("reload", "pause", "resume", "status", "model")
+
+
+def command_topic(device_id: str) -> str:
+    """Where commands for ``device_id`` arrive; replies go to this topic plus ``/reply``."""
+    return f"edgeinfer/{device_id}/cmd"
+
+
+class CommandChannel:
+    """Commands in and replies out over a message connection.
+
+    Args:
+        connection: The daemon's connection (the MQTT sink): ``subscribe`` and ``publish_raw``.
+        device_id: This device's name (the topic level).
+        on_command: Called with each command's payload, on the connection's network
+            thread: keep it short (the daemon queues it).
+    """
+
+    def __init__(self, connection: Connection, device_id: str, on_command: Callable[[bytes], None]) -> None:
+        self.connection = connection
+        self.topic = command_topic(device_id)
+        self.reply_topic = f"{self.topic}/reply"
+        connection.subscribe(self.topic, lambda _topic, payload: on_command(payload))
+
+    def reply(self, reply: dict[str, Any]) -> bool:
+        """Publish a command's reply (not queued: False when not connected)."""
+        return self.connection.publish_raw(self.reply_topic, json.dumps(reply))
 
 
 class CommandError(Exception):

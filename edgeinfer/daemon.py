@@ -2,9 +2,14 @@
 
 The daemon owns the sinks (one MQTT session shared by every stream), one
 :class:`~edgeinfer.pipeline.Pipeline` per stream, the health timer and the remote-control
-topic. SIGTERM/SIGINT stop the sources, finish in-flight frames, flush the queue and exit
-0; SIGHUP reloads the config without dropping the MQTT session. When every source is
-finite (files, folders) and has ended, the daemon flushes and exits 0.
+topic. Every sink is built the same way, by :func:`edgeinfer.sinks.build_sink` from its
+entry in ``sinks:`` (plus a ``live`` sink for the ``http:`` page); health
+(:mod:`edgeinfer.health`) and commands (:mod:`edgeinfer.control`) use the first sink that
+is a message :class:`~edgeinfer.sinks.Connection` (the MQTT sink).
+
+SIGTERM/SIGINT stop the sources, finish in-flight frames, flush the queue and exit 0;
+SIGHUP reloads the config without dropping the MQTT session. When every source is finite
+(files, folders) and has ended, the daemon flushes and exits 0.
 """
 
 from __future__ import annotations
@@ -20,10 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeinfer.config import DaemonConfig, MqttConfig, load_config
-from edgeinfer.control import CommandError, ModelSwitch, decode_command, parse_command, resolve_model_switch
+from edgeinfer.config import DaemonConfig, load_config
+from edgeinfer.control import (
+    CommandChannel,
+    CommandError,
+    ModelSwitch,
+    decode_command,
+    parse_command,
+    resolve_model_switch,
+)
 from edgeinfer.errors import EdgeInferError
-from edgeinfer.health import health_document
+from edgeinfer.health import health_document, publish_health
+from edgeinfer.sinks import Connection, SinkContext, build_sink
+from edgeinfer.sinks.live import LiveFrames, LiveSinkConfig
 
 __all__ = ["Daemon", "run_daemon"]
 
@@ -40,20 +54,24 @@ class _Stream:
     pipeline: Any
 
 
-def _mqtt_options(mqtt: MqttConfig) -> Any:
-    from edgeinfer.sinks.mqtt import MqttOptions, TlsOptions
+_Kept = list[tuple[tuple[Any, ...], Any]]  # (_sink_key, sink); compared with ==, configs may not hash
 
-    tls = None
-    if mqtt.tls is not None:
-        ca, cert, key = (None if p is None else str(p) for p in (mqtt.tls.ca, mqtt.tls.cert, mqtt.tls.key))
-        tls = TlsOptions(ca=ca, cert=cert, key=key, insecure=mqtt.tls.insecure)
-    return MqttOptions(
-        host=mqtt.host, port=mqtt.port, qos=mqtt.qos, topic=mqtt.topic,
-        queue_path=None if mqtt.queue_path is None else str(mqtt.queue_path), username=mqtt.username,
-        password=None if mqtt.password is None else mqtt.password.get_secret_value(),
-        tls=tls, client_id=mqtt.client_id, keepalive_s=mqtt.keepalive_s, retain=mqtt.retain,
-        on_change=mqtt.on_change, max_rate_hz=mqtt.max_rate_hz, queue_max=mqtt.queue_max,
-    )
+
+def _sink_key(spec: Any, config: DaemonConfig) -> tuple[Any, ...]:
+    """A sink's identity across reloads: its config and the daemon keys it ``uses``."""
+    return (spec, *(getattr(config, key) for key in getattr(spec, "uses", ())))
+
+
+def _find(kept: _Kept, key: tuple[Any, ...]) -> Any:
+    return next((sink for k, sink in kept if k == key), None)
+
+
+def _sink_specs(config: DaemonConfig) -> list[Any]:
+    """The configured sinks, plus the live view the ``http:`` page shows."""
+    specs = list(config.sinks)
+    if config.http is not None and not any(isinstance(s, LiveSinkConfig) for s in specs):
+        specs.append(LiveSinkConfig())
+    return specs
 
 
 class Daemon:
@@ -68,9 +86,11 @@ class Daemon:
         self.config = config
         self.config_path = config_path
         self.started_at = time.time()
-        self.mqtt: Any = None
-        self.live: Any = None
+        self.connection: Connection | None = None
+        self.commands: CommandChannel | None = None
+        self.live: LiveFrames | None = None
         self._sinks: list[Any] = []
+        self._kept: _Kept = []  # the sinks that survive a reload unchanged
         self._streams: dict[str, _Stream] = {}
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -142,39 +162,48 @@ class Daemon:
         for stream in list(self._streams.values()):
             self._stop_stream(stream)
         self._streams.clear()
-        if self.mqtt is not None:
+        if self.connection is not None:
             self.publish_health()
-        for sink in self._sinks:
-            try:
-                sink.flush(STOP_TIMEOUT_S)
-            finally:
-                sink.close()
+        self._close_sinks(keep=[])
         self._sinks.clear()
         if self._http is not None:
             self._http.stop()
 
     # -- building blocks ------------------------------------------------------------------
 
-    def _start_sinks(self, config: DaemonConfig, *, keep_mqtt: bool = False) -> None:
-        from edgeinfer.sinks import registry
-
+    def _start_sinks(self, config: DaemonConfig, kept: _Kept | None = None) -> None:
+        """Build the sinks of ``config``, reusing ``kept`` ones (same key) instead of building them."""
+        context = SinkContext(config.device_id, config, self.stream_stats)
+        now_kept: _Kept = []
         sinks: list[Any] = []
-        for spec in config.sinks:
-            if spec.type == "mqtt":
-                if not keep_mqtt or self.mqtt is None:
-                    self.mqtt = registry.get("mqtt")(_mqtt_options(config.mqtt), device_id=config.device_id)  # type: ignore[arg-type, call-arg]
-                    if config.control.enabled:  # disabled: nobody on the broker can steer this device
-                        self.mqtt.subscribe(self.mqtt.command_topic, lambda _t, payload: self._commands.put(payload))
-                sinks.append(self.mqtt)
-            else:
-                options = spec.model_dump(exclude={"type"})
-                sinks.append(registry.get(spec.type)(**options))
-        if config.http is not None:
-            from edgeinfer.live import LiveFrames
+        for spec in _sink_specs(config):
+            key = _sink_key(spec, config)
+            sink = _find([*(kept or []), *now_kept], key)
+            if sink is None:
+                sink = build_sink(spec, context)
+            if getattr(spec, "keep_on_reload", False):
+                now_kept.append((key, sink))
+            sinks.append(sink)
+        self._sinks, self._kept = sinks, now_kept
+        self.live = next((s for s in sinks if isinstance(s, LiveFrames)), None)
+        connection = next((s for s in sinks if isinstance(s, Connection)), None)
+        if connection is not self.connection:
+            self.connection = connection
+            # control disabled: nobody on the broker can steer this device
+            self.commands = (CommandChannel(connection, config.device_id, self._commands.put)
+                             if connection is not None and config.control.enabled else None)
 
-            self.live = self.live or LiveFrames(self.stream_stats)
-            sinks.append(self.live)
-        self._sinks = sinks
+    def _close_sinks(self, keep: list[Any]) -> None:
+        """Flush and close each running sink once, except those in ``keep``."""
+        closed: list[Any] = []
+        for sink in self._sinks:
+            if any(sink is k for k in keep) or any(sink is c for c in closed):
+                continue
+            closed.append(sink)
+            try:
+                sink.flush(STOP_TIMEOUT_S)
+            finally:
+                sink.close()
 
     def _start_streams(self, config: DaemonConfig) -> None:
         for stream_config in config.streams:
@@ -182,7 +211,6 @@ class Daemon:
 
     def _start_stream(self, stream_config: Any, config: DaemonConfig, model: Any = None) -> _Stream:
         import edgeinfer
-        from edgeinfer.gating import GateConfig
         from edgeinfer.pipeline import Pipeline
         from edgeinfer.sources import open_source
 
@@ -191,14 +219,13 @@ class Daemon:
                                    threads=stream_config.threads, card=stream_config.card)
         if stream_config.card_overrides:
             model.card = model.card.merged(stream_config.card_overrides)
-        gate = None if stream_config.gate is None else GateConfig(**stream_config.gate.model_dump())
         source = None
         try:
             source = open_source(stream_config.source, width=stream_config.width, height=stream_config.height,
                                  fps=stream_config.fps, policy=stream_config.policy, loop=stream_config.loop,
                                  name=stream_config.name)
             pipeline = Pipeline(source, model, self._sinks, device_id=config.device_id,
-                                stream_name=stream_config.name, gate=gate, workers=stream_config.workers)
+                                stream_name=stream_config.name, gate=stream_config.gate, workers=stream_config.workers)
         except BaseException:
             if source is not None:
                 source.close()
@@ -242,12 +269,12 @@ class Daemon:
 
     def publish_health(self) -> dict[str, Any]:
         """Build the health document, log it, and publish it (retained) when MQTT is configured."""
-        sinks = {type(s).__name__: s.stats() for s in self._sinks if hasattr(s, "stats") and s is not self.live}
+        sinks = {type(s).__name__: s.stats() for s in self._sinks if hasattr(s, "stats")}
         doc = health_document(self.config.device_id, self.started_at, self.stream_stats(), sinks,
                               paused=self._paused)
         log.info("health: %s", json.dumps({k: doc[k] for k in ("uptime_s", "queue_depth", "dropped")}))
-        if self.mqtt is not None:
-            self.mqtt.publish_health(doc)
+        if self.connection is not None:
+            publish_health(self.connection, self.config.device_id, doc)
         return doc
 
     def _do_reload(self) -> str:
@@ -269,21 +296,22 @@ class Daemon:
         return f"reloaded {len(new.streams)} stream(s)"
 
     def _switch_config(self, new: DaemonConfig) -> bool:
-        """Stop the streams and sinks, then start ``new``; the MQTT session is kept when unchanged."""
+        """Stop the streams and sinks, then start ``new``; sinks that are kept on reload (the
+        MQTT session, the live view) stay when their config is unchanged. True when the
+        message connection was kept."""
         for stream in list(self._streams.values()):
             self._stop_stream(stream)
         self._streams.clear()
-        keep_mqtt = new.mqtt == self.config.mqtt and new.device_id == self.config.device_id
-        for sink in self._sinks:
-            if sink is not self.mqtt or not keep_mqtt:
-                sink.flush(STOP_TIMEOUT_S)
-                sink.close()
-        if not keep_mqtt:
-            self.mqtt = None
+        keys = [_sink_key(spec, new) for spec in _sink_specs(new)]
+        kept = [(key, sink) for key, sink in self._kept if key in keys]
+        self._close_sinks(keep=[sink for _, sink in kept])
+        old_connection = self.connection
+        if not any(old_connection is sink for _, sink in kept):
+            self.connection = self.commands = None
         self.config = new
-        self._start_sinks(new, keep_mqtt=keep_mqtt)
+        self._start_sinks(new, kept)
         self._start_streams(new)
-        return keep_mqtt
+        return old_connection is not None and self.connection is old_connection
 
     def _drain_commands(self) -> None:
         while True:
@@ -292,8 +320,8 @@ class Daemon:
             except queue.Empty:
                 return
             reply = self.handle_command(payload)
-            if self.mqtt is not None:
-                self.mqtt.publish_raw(f"{self.mqtt.command_topic}/reply", json.dumps(reply))
+            if self.commands is not None:
+                self.commands.reply(reply)
 
     def handle_command(self, payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Run one remote command and return the reply ``{"id", "cmd", "ok", "message"}``."""

@@ -11,28 +11,21 @@ means a slow drift still triggers inference once it adds up.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["FrameGate", "GateConfig", "thumbnail"]
 
 
-@dataclass(frozen=True)
-class GateConfig:
-    """When to skip inference.
+class GateConfig(BaseModel):
+    """Skip inference while the scene is static (the ``gate:`` key of a stream; see :class:`FrameGate`)."""
 
-    Attributes:
-        threshold: Mean absolute difference of the thumbnails, in 0..255 grey levels,
-            below which a frame counts as unchanged.
-        size: Thumbnail side, pixels.
-        max_skip_s: Infer at least this often even on a static scene, seconds (``None``:
-            never forced).
-    """
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    threshold: float = 2.0
-    size: int = 32
-    max_skip_s: float | None = 10.0
+    threshold: float = Field(2.0, ge=0.0, description="mean absolute change (0..255) of grey thumbnails")
+    size: int = Field(32, ge=4, le=256, description="thumbnail side, pixels")
+    max_skip_s: float | None = Field(10.0, gt=0, description="infer at least this often, seconds")
 
 
 def thumbnail(image: np.ndarray, size: int = 32) -> np.ndarray:

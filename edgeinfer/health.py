@@ -1,13 +1,34 @@
-"""The daemon's health document: what a fleet dashboard needs to know about a device."""
+"""The daemon's health document: what a fleet dashboard needs to know about a device.
+
+It is published, retained, on ``edgeinfer/{device_id}/health`` over the daemon's message
+connection (the MQTT sink), see :func:`publish_health`.
+"""
 
 from __future__ import annotations
 
 import glob
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_temperature_c", "health_document"]
+from edgeinfer.sinks.base import Connection, encode_envelope
+
+__all__ = ["cpu_temperature_c", "health_document", "health_topic", "publish_health"]
+
+
+def health_topic(device_id: str) -> str:
+    """Where the health document of ``device_id`` is published (retained)."""
+    return f"edgeinfer/{device_id}/health"
+
+
+def publish_health(connection: Connection, device_id: str, document: Mapping[str, Any]) -> bool:
+    """Publish ``document``, retained, on :func:`health_topic` (not queued: False when not connected).
+
+    Raises:
+        SinkError: the document is too large for the connection.
+    """
+    return connection.publish_raw(health_topic(device_id), encode_envelope(document), retain=True)
 
 
 def cpu_temperature_c(root: str | Path = "/") -> float | None:

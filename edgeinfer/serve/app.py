@@ -93,7 +93,7 @@ class LiveView(Protocol):
         """The newest annotated frame of stream ``name`` as JPEG bytes (None before the first)."""
         ...
 
-    def stats(self) -> dict[str, Any]:
+    def stream_stats(self) -> dict[str, Any]:
         """Per-stream stats, JSON-friendly: stream name -> dict of figures (fps, latency_ms ...)."""
         ...
 

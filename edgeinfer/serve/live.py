@@ -56,7 +56,7 @@ async def list_streams(request: Request) -> Response:
     live = _state(request).live
     if live is None:
         return JSONResponse({"streams": [], "stats": {}})
-    return JSONResponse({"streams": live.stream_names(), "stats": live.stats()})
+    return JSONResponse({"streams": live.stream_names(), "stats": live.stream_stats()})
 
 
 async def latest_jpeg(request: Request) -> Response:

@@ -13,13 +13,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
-__all__ = ["BaseSink", "Sink", "SinkCounters", "encode_envelope", "make_envelope"]
+__all__ = [
+    "BaseSink", "Connection", "Sink", "SinkConfig", "SinkContext", "SinkCounters", "encode_envelope", "make_envelope",
+]
 
 
 @runtime_checkable
@@ -57,6 +61,49 @@ class Sink(Protocol):
     def stats(self) -> dict[str, int]:
         """Counters for the health message: ``sent``, ``queued``, ``dropped``, ``errors``."""
         ...
+
+
+@runtime_checkable
+class Connection(Protocol):
+    """A sink that is also a message connection (MQTT): what control and health use."""
+
+    def publish_raw(self, topic: str, payload: bytes | str, *, retain: bool = False) -> bool:
+        """Publish one message now, outside the result queue; False when not connected."""
+        ...
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """Call ``callback(topic, payload)`` for each message on ``topic``."""
+        ...
+
+
+class SinkConfig(BaseModel):
+    """Base of the sinks' configs: frozen, unknown keys refused.
+
+    A subclass adds ``type: Literal["<name>"] = "<name>"`` and the sink's keys. Class
+    attributes the daemon reads: ``uses`` (daemon config keys the sink reads, such as
+    ``("mqtt", "device_id")``; each must be set) and ``keep_on_reload`` (a running sink
+    is kept on reload when its config and the ``uses`` keys are unchanged).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uses: ClassVar[tuple[str, ...]] = ()
+    keep_on_reload: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink's ``from_config`` may use besides its own config.
+
+    Attributes:
+        device_id: This device's name.
+        config: The whole daemon config (sections such as ``mqtt:``), or ``None``.
+        stream_stats: Returns per-stream stats (stream name -> figures), for sinks that show them.
+    """
+
+    device_id: str
+    config: Any = None
+    stream_stats: Callable[[], dict[str, dict[str, Any]]] | None = None
 
 
 class SinkCounters:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar, Literal
 
 import numpy as np
 
 from edgeinfer.errors import SinkError
-from edgeinfer.sinks.base import BaseSink, encode_envelope
+from edgeinfer.sinks.base import BaseSink, SinkConfig, encode_envelope
 
-__all__ = ["JsonlSink"]
+__all__ = ["JsonlSink", "JsonlSinkConfig"]
+
+
+class JsonlSinkConfig(SinkConfig):
+    """Write one JSON line per result to stdout (``path: null``) or a file."""
+
+    type: Literal["jsonl"] = "jsonl"
+    path: Path | None = None
 
 
 class JsonlSink(BaseSink):
@@ -24,6 +31,8 @@ class JsonlSink(BaseSink):
     Raises:
         SinkError: the file cannot be opened.
     """
+
+    Config: ClassVar[type[JsonlSinkConfig]] = JsonlSinkConfig
 
     def __init__(self, path: str | Path | None = None) -> None:
         super().__init__()

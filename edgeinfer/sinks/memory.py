@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from edgeinfer.errors import SinkError
-from edgeinfer.sinks.base import BaseSink
+from edgeinfer.sinks.base import BaseSink, SinkConfig
 
-__all__ = ["MemorySink"]
+__all__ = ["MemorySink", "MemorySinkConfig"]
+
+
+class MemorySinkConfig(SinkConfig):
+    """Keep results in memory (for tests)."""
+
+    type: Literal["memory"] = "memory"
 
 
 class MemorySink(BaseSink):
@@ -31,6 +37,8 @@ class MemorySink(BaseSink):
         frames: The ``frame`` passed with each envelope (``None`` when absent).
         results: The ``result`` object passed with each envelope (``None`` when absent).
     """
+
+    Config: ClassVar[type[MemorySinkConfig]] = MemorySinkConfig
 
     def __init__(self) -> None:
         super().__init__()

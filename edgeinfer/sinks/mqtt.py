@@ -1,4 +1,4 @@
-"""MQTT sink: results to a broker with store-and-forward, status, health and commands.
+"""MQTT sink: results to a broker with store-and-forward, and the daemon's connection.
 
 ``send`` writes the envelope to a :class:`~edgeinfer.sinks.queue.DiskQueue` and hands it
 to paho when nothing older waits (it never waits for the network); a
@@ -12,12 +12,13 @@ Topics for device ``cam1`` (the result topic is a template over ``device_id``,
 
     edgeinfer/cam1/front/results   envelopes, one message each
     edgeinfer/cam1/status          "online" (retained) on connect, "offline" as last will
-    edgeinfer/cam1/health          publish_health(), retained
-    edgeinfer/cam1/cmd             subscribe() target for the daemon; replies on cmd/reply
 
-The password comes from ``MqttOptions.password``, else ``password_file``, else the
-``EDGEINFER_MQTT_PASSWORD`` environment variable; it is never logged nor shown by
-``repr``.
+The daemon's health (:mod:`edgeinfer.health`) and command (:mod:`edgeinfer.control`)
+topics use this connection through :meth:`MqttSink.publish_raw` and
+:meth:`MqttSink.subscribe`. The options are the ``mqtt:`` section's schema
+(:class:`~edgeinfer.sinks.mqtt_options.MqttConfig`; in code, ``MqttOptions(...)``); the
+password comes from :func:`~edgeinfer.sinks.mqtt_options.resolve_password` and is never
+logged nor shown by ``repr``.
 """
 
 from __future__ import annotations
@@ -28,17 +29,19 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edgeinfer.errors import ConfigError, MissingDependencyError, SinkError
-from edgeinfer.sinks.base import BaseSink, encode_envelope
+from edgeinfer.sinks.base import BaseSink, SinkContext, encode_envelope
 from edgeinfer.sinks.forward import Forwarder, RejectedMessage
 from edgeinfer.sinks.mqtt_options import (
     DEFAULT_TOPIC,
     PASSWORD_ENV,
+    MqttConfig,
     MqttOptions,
+    MqttSinkConfig,
     TlsOptions,
     default_queue_path,
     resolve_password,
@@ -90,25 +93,24 @@ class MqttSink(BaseSink):
 
     Args:
         options: Broker, topic, QoS, queue and auth settings.
-        device_id: This device's name, used in the status, health and command topics.
-        environ: Environment to read ``EDGEINFER_MQTT_PASSWORD`` from (``os.environ``).
+        device_id: This device's name, used in the status topic.
+        environ: Environment to read the password variable (``password_env``) from (``os.environ``).
 
     Raises:
         ConfigError: a TLS or password file cannot be used.
         SinkError: the queue file cannot be opened.
     """
 
+    Config: ClassVar[type[MqttSinkConfig]] = MqttSinkConfig
     close_timeout_s = 2.0
 
     def __init__(
-        self, options: MqttOptions, *, device_id: str, environ: Mapping[str, str] | None = None
+        self, options: MqttConfig, *, device_id: str, environ: Mapping[str, str] | None = None
     ) -> None:
         super().__init__()
         self.options = options
         self.device_id = device_id
         self.status_topic = f"edgeinfer/{device_id}/status"
-        self.health_topic = f"edgeinfer/{device_id}/health"
-        self.command_topic = f"edgeinfer/{device_id}/cmd"
         self._throttle = Throttle(on_change=options.on_change, max_rate_hz=options.max_rate_hz)
         self._subscriptions: dict[str, MessageCallback] = {}
         self._topics: dict[tuple[object, object, object], str] = {}
@@ -128,6 +130,11 @@ class MqttSink(BaseSink):
         self._client.connect_async(options.host, options.port, keepalive=options.keepalive_s)
         self._client.loop_start()
 
+    @classmethod
+    def from_config(cls, config: MqttSinkConfig, context: SinkContext) -> MqttSink:
+        """The sink for the daemon config's ``mqtt:`` section."""
+        return cls(context.config.mqtt, device_id=context.device_id)
+
     def _make_client(self, password: str | None) -> paho.Client:
         opts = self.options
         client = paho.Client(
@@ -140,7 +147,8 @@ class MqttSink(BaseSink):
             client.username_pw_set(opts.username, password)
         if opts.tls is not None:
             try:
-                client.tls_set(ca_certs=opts.tls.ca, certfile=opts.tls.cert, keyfile=opts.tls.key)
+                ca, cert, key = (None if p is None else str(p) for p in (opts.tls.ca, opts.tls.cert, opts.tls.key))
+                client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
                 if opts.tls.insecure:
                     log.warning("MQTT: TLS host name verification is off (mqtt.tls.insecure)")
                     client.tls_insecure_set(True)
@@ -267,7 +275,7 @@ class MqttSink(BaseSink):
         for topic in self._subscriptions:
             client.message_callback_remove(topic)
 
-    # -- the daemon side -----------------------------------------------------------------
+    # -- the connection (the daemon's health and commands) --------------------------------
 
     def publish_raw(self, topic: str, payload: bytes | str, *, retain: bool = False) -> bool:
         """Publish one message now, outside the queue (status, health, command replies).
@@ -288,10 +296,6 @@ class MqttSink(BaseSink):
         if self.options.qos > 0:  # only then are acknowledgements matched to queue rows
             self._forwarder.expect_foreign(info.mid)
         return info.rc == _OK
-
-    def publish_health(self, payload: Mapping[str, Any]) -> bool:
-        """Publish a health document, retained, to ``edgeinfer/<device_id>/health``."""
-        return self.publish_raw(self.health_topic, encode_envelope(payload), retain=True)
 
     def subscribe(self, topic: str, callback: MessageCallback) -> None:
         """Call ``callback(topic, payload)`` for each message on ``topic`` (re-subscribed on reconnect).

@@ -1,8 +1,11 @@
-"""Typed options of the MQTT sink, and where its password and queue file come from.
+"""The one MQTT schema: the ``mqtt:`` section of the daemon's config and the sink's options.
 
 Separate from :mod:`edgeinfer.sinks.mqtt` so a config can be built and validated
-without paho installed. Building :class:`MqttOptions` reads no files; the sink calls
-:func:`resolve_password` and :func:`default_queue_path` when it starts.
+without paho installed. Building :class:`MqttConfig` reads no files: ``load_config``
+(for the daemon) and the sink (when built directly) call :func:`resolve_password`, the
+one password lookup, and the sink calls :func:`default_queue_path` when ``queue_path``
+is ``None``. ``MqttOptions`` and ``TlsOptions`` are the same schema for code that builds
+the sink itself; they raise ``ConfigError`` on a bad value.
 """
 
 from __future__ import annotations
@@ -11,86 +14,123 @@ import os
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from edgeinfer.card import validation_message
 from edgeinfer.errors import ConfigError
+from edgeinfer.sinks.base import SinkConfig
 
-__all__ = ["DEFAULT_TOPIC", "PASSWORD_ENV", "MqttOptions", "TlsOptions", "default_queue_path", "resolve_password"]
+__all__ = [
+    "DEFAULT_TOPIC", "PASSWORD_ENV", "MqttConfig", "MqttOptions", "MqttSinkConfig", "TlsConfig", "TlsOptions",
+    "default_queue_path", "resolve_password",
+]
 
 DEFAULT_TOPIC = "edgeinfer/{device_id}/{stream}/results"
 PASSWORD_ENV = "EDGEINFER_MQTT_PASSWORD"
 _TOPIC_FIELDS = frozenset({"device_id", "stream", "model"})
 
 
-@dataclass(frozen=True)
-class TlsOptions:
-    """TLS files (PEM paths); ``ca=None`` uses the system CAs, no ``cert``/``key`` no client auth."""
-
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    insecure: bool = False  # skip the broker host name check (self-signed lab brokers only)
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class MqttOptions:
-    """Typed options of the MQTT sink (the daemon's config builds these).
+class _Direct(BaseModel):
+    """Built directly in code, a bad value is a ``ConfigError`` (not pydantic's error)."""
 
-    Attributes:
-        host: Broker host name or address.
-        port: Broker port (1883 plain, 8883 TLS by convention).
-        qos: 0, 1 or 2 for result messages.
-        topic: Result topic template over ``{device_id}``, ``{stream}``, ``{model}``.
-        queue_path: SQLite file of the store-and-forward queue; ``None`` for
-            :func:`default_queue_path`.
-        username: Broker user name, or ``None`` for anonymous.
-        password: Password (hidden from ``repr``); see also ``password_file``.
-        password_file: File whose first line is the password.
-        tls: TLS files, or ``None`` for a plain TCP connection.
-        client_id: MQTT client id; ``"edgeinfer-<device_id>"`` when ``None``.
-        keepalive_s: MQTT keepalive, seconds; the last will fires after 1.5 x this
-            when the device vanishes without closing its socket.
-        retain: Publish results with the retain flag.
-        on_change: Publish a stream's result only when it differs from the last one.
-        max_rate_hz: At most this many results per second per stream, or ``None``.
-        queue_max: Rows kept on disk at most; beyond, the oldest are dropped and counted.
-    """
+    def __init__(self, **data: Any) -> None:
+        # A custom __init__ is also what pydantic calls for a nested section, so only
+        # these subclasses have one: the daemon's config reports every bad key itself.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(validation_message(exc, "MQTT options")) from exc
 
-    host: str = "localhost"
-    port: int = 1883
-    qos: int = 1
-    topic: str = DEFAULT_TOPIC
-    queue_path: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    password_file: str | None = None
-    tls: TlsOptions | None = None
-    client_id: str | None = None
-    keepalive_s: int = 60
-    retain: bool = False
-    on_change: bool = False
-    max_rate_hz: float | None = None
-    queue_max: int = 100_000
 
-    def __post_init__(self) -> None:
-        if self.qos not in (0, 1, 2):
-            raise ConfigError(f"mqtt qos must be 0, 1 or 2, got {self.qos!r}")
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"mqtt port must be in 1..65535, got {self.port!r}")
-        if self.keepalive_s < 1:
-            raise ConfigError(f"mqtt keepalive_s must be at least 1, got {self.keepalive_s!r}")
-        if self.queue_max < 1:
-            raise ConfigError(f"mqtt queue_max must be at least 1, got {self.queue_max!r}")
-        if self.max_rate_hz is not None and not self.max_rate_hz > 0:
-            raise ConfigError(f"mqtt max_rate_hz must be positive or null, got {self.max_rate_hz!r}")
-        names = {name for _, name, _, _ in string.Formatter().parse(self.topic) if name is not None}
+class TlsConfig(_Options):
+    """TLS for the broker connection (PEM files); ``ca: null`` uses the system CAs."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    insecure: bool = Field(False, description="skip the broker host name check (self-signed lab brokers only)")
+
+    @model_validator(mode="after")
+    def _cert_needs_key(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("tls.cert and tls.key go together: give both or neither")
+        return self
+
+
+class MqttConfig(_Options):
+    """Broker connection and store-and-forward queue (the ``mqtt:`` section, the sink's options)."""
+
+    host: str = Field("127.0.0.1", description="broker host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="1883 plain TCP, 8883 by convention with TLS")
+    qos: Literal[0, 1, 2] = Field(1, description="0 at most once, 1 at least once, 2 exactly once")
+    topic: str = Field(DEFAULT_TOPIC, description="result topic over {device_id}, {stream} and {model}")
+    queue_path: Path | None = Field(None, description=(
+        "SQLite file of the store-and-forward queue; null: $EDGEINFER_STATE_DIR/mqtt-<device_id>.sqlite3 "
+        "(or the XDG state folder)"))
+    queue_max: int = Field(100_000, ge=1, description="rows kept at most; beyond, the oldest are dropped (counted)")
+    username: str | None = Field(None, description="broker user name; null for anonymous")
+    password: SecretStr | None = Field(None, description="the password inline (prefer password_file)")
+    password_file: Path | None = Field(None, description="file whose first line is the password")
+    password_env: str | None = Field(PASSWORD_ENV, description="environment variable with the password")
+    tls: TlsConfig | None = Field(None, description="TLS files; null for plain TCP")
+    client_id: str | None = Field(None, description='MQTT client id; null for "edgeinfer-<device_id>"')
+    keepalive_s: int = Field(30, ge=5, description=(
+        "MQTT keepalive, seconds; the broker publishes the last will after 1.5x this of silence"))
+    retain: bool = Field(False, description="publish results with the retain flag")
+    on_change: bool = Field(False, description="publish a stream's result only when it differs from the last")
+    max_rate_hz: float | None = Field(None, gt=0, description="at most this many results per second per stream")
+
+    @field_validator("qos", mode="before")
+    @classmethod
+    def _qos_choice(cls, value: Any) -> Any:
+        if value not in (0, 1, 2) or isinstance(value, bool):
+            raise ValueError("qos must be 0, 1 or 2")
+        return value
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> MqttConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give mqtt.password or mqtt.password_file, not both")
+        return self
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_placeholders(cls, value: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"topic {value!r} is not a valid template ({exc})") from None
         unknown = names - _TOPIC_FIELDS
-        if unknown or not self.topic:
-            raise ConfigError(
-                f"mqtt topic {self.topic!r} uses unknown fields {sorted(unknown)}; "
-                f"allowed: {', '.join('{' + n + '}' for n in sorted(_TOPIC_FIELDS))}"
-            )
+        if unknown or not value:
+            raise ValueError(f"topic {value!r} uses unknown fields {sorted(unknown)}; "
+                             f"allowed: {', '.join('{' + n + '}' for n in sorted(_TOPIC_FIELDS))}")
+        if "#" in value or "+" in value:
+            raise ValueError("topic must not contain MQTT wildcards # or +")
+        return value
+
+
+class TlsOptions(_Direct, TlsConfig):
+    """:class:`TlsConfig` for code: ``MqttOptions(tls=TlsOptions(ca=...))``."""
+
+
+class MqttOptions(_Direct, MqttConfig):
+    """:class:`MqttConfig` for code: ``MqttSink(MqttOptions(host=...), device_id=...)``."""
+
+
+class MqttSinkConfig(SinkConfig):
+    """Publish results to the broker in the ``mqtt:`` section."""
+
+    uses: ClassVar[tuple[str, ...]] = ("mqtt", "device_id")
+    keep_on_reload: ClassVar[bool] = True  # one MQTT session across reloads when mqtt: is unchanged
+
+    type: Literal["mqtt"] = "mqtt"
 
 
 def default_queue_path(device_id: str, environ: Mapping[str, str] | None = None) -> Path:
@@ -110,20 +150,20 @@ def default_queue_path(device_id: str, environ: Mapping[str, str] | None = None)
     return folder / f"mqtt-{re.sub(r'[^A-Za-z0-9_.-]', '_', device_id)}.sqlite3"
 
 
-def resolve_password(options: MqttOptions, environ: Mapping[str, str] | None = None) -> str | None:
-    """Return the password from the options, ``password_file`` or ``EDGEINFER_MQTT_PASSWORD``.
+def resolve_password(options: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """The broker password: ``password``, else the first line of ``password_file``, else the
+    environment variable named by ``password_env`` (``EDGEINFER_MQTT_PASSWORD``).
 
     Raises:
-        ConfigError: ``password_file`` cannot be read.
+        ConfigError: ``password_file`` cannot be read or is empty.
     """
     if options.password is not None:
-        return options.password
+        return options.password.get_secret_value()
     if options.password_file is not None:
         try:
-            return Path(options.password_file).read_text().splitlines()[0]
+            return options.password_file.read_text().splitlines()[0]
         except (OSError, IndexError) as exc:
-            raise ConfigError(
-                f"mqtt password_file {options.password_file!r} cannot be read or is empty: {exc}"
-            ) from exc
+            reason = "is empty" if isinstance(exc, IndexError) else f"cannot be read ({exc.strerror})"
+            raise ConfigError(f"mqtt.password_file {str(options.password_file)!r} {reason}") from exc
     env = os.environ if environ is None else environ
-    return env.get(PASSWORD_ENV)
+    return (env.get(options.password_env) or None) if options.password_env else None

@@ -14,16 +14,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from edgeinfer.errors import ConfigError, MissingDependencyError, SinkError
-from edgeinfer.sinks.base import BaseSink
+from edgeinfer.sinks.base import BaseSink, SinkConfig
 
-__all__ = ["VideoSink"]
+__all__ = ["VideoSink", "VideoSinkConfig"]
 
 _VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
+
+
+class VideoSinkConfig(SinkConfig):
+    """Write annotated frames to an MP4 file or a folder of images."""
+
+    type: Literal["video"] = "video"
+    path: Path
+    fps: float = Field(15.0, gt=0)
 
 
 class VideoSink(BaseSink):
@@ -39,6 +48,8 @@ class VideoSink(BaseSink):
         ConfigError: ``fps`` is not positive or the image format is unknown.
         MissingDependencyError: OpenCV is not installed (extra ``camera``).
     """
+
+    Config: ClassVar[type[VideoSinkConfig]] = VideoSinkConfig
 
     def __init__(self, path: str | Path, *, fps: float = 15.0, image_format: str = "jpg") -> None:
         super().__init__()

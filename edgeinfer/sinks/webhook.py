@@ -18,20 +18,30 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from edgeinfer.errors import ConfigError, SinkError
-from edgeinfer.sinks.base import BaseSink, encode_envelope
+from edgeinfer.sinks.base import BaseSink, SinkConfig, encode_envelope
 
-__all__ = ["WebhookSink"]
+__all__ = ["WebhookSink", "WebhookSinkConfig"]
 
 log = logging.getLogger(__name__)
 
 
 class _Retry(Exception):
     """A failure worth another attempt."""
+
+
+class WebhookSinkConfig(SinkConfig):
+    """POST each result as JSON to a URL."""
+
+    type: Literal["webhook"] = "webhook"
+    url: str = Field(pattern=r"^https?://")
+    timeout_s: float = Field(5.0, gt=0)
+    retries: int = Field(3, ge=0)
 
 
 class WebhookSink(BaseSink):
@@ -50,6 +60,7 @@ class WebhookSink(BaseSink):
         ConfigError: the URL or a number is invalid.
     """
 
+    Config: ClassVar[type[WebhookSinkConfig]] = WebhookSinkConfig
     close_timeout_s = 2.0
 
     def __init__(

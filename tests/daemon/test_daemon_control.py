@@ -194,7 +194,6 @@ def test_disabled_control_ignores_commands(folder: Path, mosquitto: Any, wait_fo
 
 def test_tls_insecure_reaches_the_mqtt_client(tmp_path: Path, tls_files: Any) -> None:
     from edgeinfer.config import parse_config
-    from edgeinfer.daemon import _mqtt_options
     from edgeinfer.sinks.mqtt import MqttSink
 
     def sink_for(insecure: bool) -> MqttSink:
@@ -203,7 +202,8 @@ def test_tls_insecure_reaches_the_mqtt_client(tmp_path: Path, tls_files: Any) ->
             "mqtt": {"host": "127.0.0.1", "port": 1, "queue_path": str(tmp_path / f"q{insecure}.db"),
                      "tls": {"ca": str(tls_files.ca), "insecure": insecure}},
         })
-        options = _mqtt_options(config.mqtt)
+        options = config.mqtt  # the mqtt: section is the sink's options: nothing copied between them
+        assert options is not None and options.tls is not None
         assert options.tls.insecure is insecure
         return MqttSink(options, device_id="tls-check")
 

@@ -27,7 +27,7 @@ class OneFrame:
     def latest_jpeg(self, name: str) -> bytes | None:
         return self.jpeg if name == "cam" else None
 
-    def stats(self) -> dict[str, Any]:
+    def stream_stats(self) -> dict[str, Any]:
         return {"cam": {"frames": 1}}
 
 

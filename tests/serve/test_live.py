@@ -42,7 +42,7 @@ class FrameBoard:
         with self.lock:
             return self.frames.get(name)
 
-    def stats(self) -> dict[str, Any]:
+    def stream_stats(self) -> dict[str, Any]:
         return {name: {"frames": self.counter, "fps": 12.5} for name in self.names}
 
 
@@ -95,7 +95,7 @@ def test_board_is_a_live_view(board: FrameBoard) -> None:
 def test_streams_lists_names_and_stats(server: RunningServer, board: FrameBoard) -> None:
     body = httpx.get(f"{server.url}/v1/streams").json()
     assert body["streams"] == ["front", "back"]
-    assert body["stats"] == board.stats()
+    assert body["stats"] == board.stream_stats()
     assert httpx.get(f"{server.url}/healthz").json()["streams"] == 2
 
 
@@ -167,7 +167,7 @@ def test_stop_ends_open_mjpeg_streams(board: FrameBoard) -> None:
 
 
 def test_daemon_live_frames_over_http(serve: Callable[..., RunningServer], onnx_model: Any, photo: Photo) -> None:
-    from edgeinfer.live import LiveFrames
+    from edgeinfer.sinks.live import LiveFrames
 
     live = LiveFrames(lambda: {"cam": {"fps": 9.5}})
     assert isinstance(live, LiveView)

@@ -123,7 +123,7 @@ def test_live_page_shows_streams(serve: Callable[..., RunningServer], photo: Pho
         assert f'src="v1/streams/{name}/mjpeg?access_token={TOKEN}&amp;frames=1"' in dom
         stats = re.search(rf'data-stream="{name}">(.*?)</pre>', dom, re.S)
         assert stats
-        assert json.loads(html.unescape(stats.group(1))) == board.stats()[name]
+        assert json.loads(html.unescape(stats.group(1))) == board.stream_stats()[name]
     blue, _, red = cv2.split(cv2.imread(str(shot), cv2.IMREAD_COLOR).astype(int))
     # The page itself has no warm colours; the cat's fur in the live <img> elements has.
     assert ((red > 120) & (red - blue > 30)).mean() > 0.05

@@ -86,3 +86,10 @@ class TestMqtt(SinkContract):
         broker = request.getfixturevalue("mosquitto")
         options = MqttOptions(host=broker.host, port=broker.port, queue_path=str(tmp_path / "q.sqlite3"))
         return registry.get("mqtt")(options, device_id="contract")  # type: ignore[call-arg]
+
+
+class TestLive(SinkContract):
+    name = "live"
+
+    def make(self, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+        return registry.get("live")(lambda: {"s": {"fps": 1.0}})  # type: ignore[call-arg]

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from edgeinfer.control import command_topic
 from edgeinfer.errors import ConfigError, SinkError
+from edgeinfer.health import publish_health
 from edgeinfer.sinks import make_envelope, registry
 from edgeinfer.sinks.mqtt import MqttOptions, MqttSink, TlsOptions
 
@@ -191,10 +193,10 @@ def test_health_and_command_round_trip(mosquitto: Any, mqtt_subscriber: Any, tmp
         def on_command(topic: str, payload: bytes) -> None:
             sink.publish_raw(f"{topic}/reply", json.dumps({"ok": True, "echo": payload.decode()}))
 
-        sink.subscribe(sink.command_topic, on_command)
+        sink.subscribe(command_topic("dev-cmd"), on_command)
         sink.wait_connected(5.0)
         live = mqtt_subscriber(mosquitto, "edgeinfer/dev-cmd/health")
-        assert sink.publish_health({"fps": 9.5, **sink.stats()})
+        assert publish_health(sink, "dev-cmd", {"fps": 9.5, **sink.stats()})
         assert live.wait_count(1)
         health = mqtt_subscriber(mosquitto, "edgeinfer/dev-cmd/health")  # subscribes after: retained
         assert health.wait_count(1)

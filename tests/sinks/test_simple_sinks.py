@@ -65,7 +65,7 @@ def test_memory_sink_keeps_copies_frames_and_results() -> None:
 
 
 def test_registry_knows_every_sink_and_suggests_names() -> None:
-    assert registry.names() == ["jsonl", "memory", "mqtt", "video", "webhook"]
+    assert registry.names() == ["jsonl", "live", "memory", "mqtt", "video", "webhook"]
     assert registry.get("memory") is MemorySink and registry.get("jsonl") is JsonlSink
     with pytest.raises(ConfigError, match="Did you mean 'jsonl'"):
         registry.get("json")
