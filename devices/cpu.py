@@ -29,6 +29,7 @@ CPU_TARGETS = ("x86-avx2", "x86-vnni", "arm64")
 # cpuinfo flag names of the int8 features that matter (x86 "flags", ARM "Features").
 INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm", "sve")
 _X86 = ("x86_64", "amd64", "i386", "i686")
+CPUINFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def read_cpu_int8(cpuinfo: str | None = None, machine: str | None = None) -> Cpu
     """
     if cpuinfo is None:
         try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+            cpuinfo = CPUINFO.read_text(errors="replace")
         except OSError:
             cpuinfo = ""
     machine = (machine or platform.machine()).lower()

@@ -209,7 +209,7 @@ def _cpu_count() -> int:
 
 # Inventory fields the probe fills itself; a backend's probe sets the others (its runtime).
 _PROBED_FIELDS = {"board", "profile", "machine", "cpu_count", "accelerators", "default_threads", "extra",
-                  "preferences", "profile_description", "install_notes"}
+                  "preferences", "profile_description", "install_notes", "cpu_int8"}
 
 
 def _backend_part(decl: BackendDecl, root: Path) -> BackendProbe:
@@ -240,6 +240,7 @@ def probe(root: str | Path = "/", *, machine: str | None = None,
         ProfileError: the board's profile prefers an accelerator its backend does not declare.
     """
     from devices.board_profiles import PROFILE_DIR, check_preferences, load_profile
+    from devices.cpu import read_cpu_int8
 
     root = Path(root)
     machine = machine or platform.machine()
@@ -262,6 +263,7 @@ def probe(root: str | Path = "/", *, machine: str | None = None,
         default_threads=min(profile.default_threads or cpus, cpus), extra=extra,
         preferences=dict(profile.prefer), profile_description=profile.description,
         install_notes=profile.install_notes, **values,
+        cpu_int8=read_cpu_int8(_read(root / "proc" / "cpuinfo"), machine).to_dict(),
     )
 
 

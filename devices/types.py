@@ -89,6 +89,8 @@ class Inventory:
             :func:`devices.plan` tries these first.
         profile_description: The board profile's human description.
         install_notes: The board profile's setup hints (drivers, runtimes to install).
+        cpu_int8: The CPU's int8 features and ONNX Runtime's int8 kernel family for it
+            (:meth:`devices.cpu.CpuInt8.to_dict`: ``machine``, ``features``, ``target``).
     """
 
     board: str
@@ -104,6 +106,7 @@ class Inventory:
     preferences: dict[str, tuple[str, ...]] = field(default_factory=dict)
     profile_description: str = ""
     install_notes: tuple[str, ...] = ()
+    cpu_int8: dict[str, Any] = field(default_factory=dict)
 
     def find(self, backend: str, name: str) -> AcceleratorInfo | None:
         """Return the accelerator ``name`` of ``backend`` or ``None``."""

@@ -68,7 +68,22 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
     except Exception:
         backend.close()
         raise
+    _warn_about_this_cpu(model_file.label, effective_card)
     return Model(model_file, backend, steps, effective_card, threads=threads)
+
+
+def _warn_about_this_cpu(label: str, card: ModelCard) -> None:
+    """Say so when the artifact's int8 scheme is known to lose accuracy on this CPU (devices.cpu)."""
+    quantization = card.conversion.quantization if card.conversion is not None else {}
+    if quantization.get("reduce_range") is not False:
+        return  # 7-bit weights, or not an ONNX int8 artifact of ours
+    from devices.cpu import read_cpu_int8, saturates_u8s8
+
+    cpu = read_cpu_int8()
+    if saturates_u8s8(reduce_range=False, cpu_target=cpu.target):
+        log.warning("%s was quantized for %s CPUs (8-bit weights); this CPU has AVX2 but no VNNI, where ONNX "
+                    "Runtime's int8 kernels saturate and accuracy drops. Convert it again with --target x86-avx2.",
+                    label, quantization.get("cpu_target", "VNNI"))
 
 
 def _open_backend(model_file: ModelFile, steps: list[PlanStep],

@@ -58,6 +58,16 @@ def _runtimes(inventory: Inventory) -> tuple[str, str]:
     return tflite, onnx
 
 
+def _cpu_int8(inventory: Inventory) -> str:
+    cpu = inventory.cpu_int8
+    if not cpu:
+        return "unknown"
+    kernels = {"x86-vnni": "exact (VNNI)", "arm64": "exact", "x86-avx2": "AVX2 without VNNI: convert ONNX int8 "
+               "with --target x86-avx2, 8-bit weights saturate here"}
+    features = ", ".join(cpu["features"]) or "none"
+    return f"{features}; ONNX int8 kernels {cpu['target']}, {kernels.get(cpu['target'], '')}"
+
+
 def _print_report(report: dict[str, Any], inventory: Inventory) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -70,7 +80,7 @@ def _print_report(report: dict[str, Any], inventory: Inventory) -> None:
     rows = [("Board", inventory.board), ("Profile", f"{inventory.profile}: {inventory.profile_description}"),
             ("Machine", inventory.machine), ("CPUs", f"{inventory.cpu_count} (default threads "
                                                     f"{inventory.default_threads})"),
-            ("TFLite runtime", tflite), ("ONNX Runtime", onnx)]
+            ("CPU int8", _cpu_int8(inventory)), ("TFLite runtime", tflite), ("ONNX Runtime", onnx)]
     extra = {k: v for k, v in inventory.extra.items() if k != "onnx_providers"}
     rows += [(k.replace("_", " ").capitalize(), str(v)) for k, v in extra.items()]
     if "model" in report:

@@ -112,3 +112,21 @@ def test_bench_compare_times_both_and_names_the_one_to_ship(digits_artifact: Cal
     table = CliRunner().invoke(cli, ["bench", str(float_path), "--compare", str(int8_path), "--runs", "10"])
     assert table.exit_code == 0, table.output
     assert f"{float_path.name} vs {int8_path.name} on this CPU ({read_cpu_int8().target})" in table.stdout
+
+
+def test_load_warns_when_the_artifact_saturates_on_this_cpu(digits_artifact: Callable[..., Any], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    import devices.cpu
+    import edgeinfer
+
+    vnni, avx2 = (digits_artifact("onnx", "int8", target=t).artifact for t in ("x86-vnni", "x86-avx2"))
+    zen1 = tmp_path / "cpuinfo"  # the CPU of the machine the saturation was seen on: AVX2, no VNNI
+    zen1.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7551\nflags\t\t: fpu sse4_2 avx fma avx2\n")
+    monkeypatch.setattr(devices.cpu, "CPUINFO", zen1)
+    monkeypatch.setattr(devices.cpu.platform, "machine", lambda: "x86_64")
+    with caplog.at_level("WARNING", logger="edgeinfer"):
+        edgeinfer.load(vnni).close()
+        edgeinfer.load(avx2).close()
+    warned = [r.getMessage() for r in caplog.records if "saturate" in r.getMessage()]
+    assert len(warned) == 1 and Path(vnni).name in warned[0] and "--target x86-avx2" in warned[0]

@@ -109,3 +109,18 @@ def test_root_option_is_hidden(runner):
     assert result.exit_code == 0
     assert "--json" in result.output and "--model" in result.output
     assert "--root" not in result.output
+
+
+@pytest.mark.parametrize(("flags", "target", "advice"), [
+    ("fpu sse4_2 avx fma avx2", "x86-avx2", "--target x86-avx2"),
+    ("fpu avx2 avx512f avx512_vnni", "x86-vnni", "exact (VNNI)"),
+])
+def test_cpu_int8_features_are_reported(runner, machine, flags, target, advice):
+    machine.write("/proc/cpuinfo", f"processor\t: 0\nflags\t\t: {flags}\n")
+    table = runner.invoke(cli, ["devices", "--root", str(machine.root)])
+    assert table.exit_code == 0, table.output
+    row = next(line for line in table.output.splitlines() if line.startswith("CPU int8"))
+    assert f"ONNX int8 kernels {target}" in row and advice in row
+    report = json.loads(runner.invoke(cli, ["devices", "--json", "--root", str(machine.root)]).output)
+    assert report["inventory"]["cpu_int8"]["target"] == target
+    assert "avx2" in report["inventory"]["cpu_int8"]["features"]
