@@ -12,13 +12,13 @@ import numpy as np
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def row(name: str, value: float, unit: str, baseline: float | None, goal: str, passed: bool, *,
+def row(name: str, value: float, unit: str, baseline: float | None, goal: str, passed: bool | None, *,
         ratio: float | None = None, **extra: object) -> dict[str, object]:
-    """One result row in the suite's JSON shape."""
+    """One result row in the suite's JSON shape (``passed=None``: reported, no goal)."""
     if ratio is None and baseline:
         ratio = value / baseline
     return {"name": name, "value": float(value), "unit": unit, "baseline": baseline, "ratio": ratio,
-            "goal": goal, "passed": bool(passed), **extra}
+            "goal": goal, "passed": None if passed is None else bool(passed), **extra}
 
 
 class Interleaved(NamedTuple):

@@ -49,7 +49,7 @@ def command(model: str, accelerator: str, threads: int | None, runs: int, warmup
         return
 
     from edgeinfer.benchmark import benchmark, plot_latency
-    from edgeinfer.preprocess.image import read_image
+    from edgeinfer.images import read_image
 
     frame = read_image(frame_path) if frame_path else None
     results = []

@@ -50,7 +50,7 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, accelera
             save: Path | None, as_json: bool) -> None:
     """Run MODEL on IMAGE files and print one result per image."""
     import edgeinfer
-    from edgeinfer.preprocess.image import read_image
+    from edgeinfer.images import read_image
 
     failed = 0
     with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:

@@ -1,140 +1,25 @@
 """The image input kind: an image path, encoded bytes or a BGR array -> model-input tensor.
 
 Registered as ``image`` in :mod:`edgeinfer.preprocess.inputs`; wraps the frame
-:class:`~edgeinfer.preprocess.preprocessor.Preprocessor` built from the card.
-:func:`read_image` is also what ``edgeinfer predict`` and ``serve`` use to decode uploads.
+:class:`~edgeinfer.preprocess.preprocessor.Preprocessor` built from the card, and decodes
+paths and bytes with :func:`edgeinfer.images.read_image` (pixel cap included).
 """
 
 from __future__ import annotations
 
-import io
-import os
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.errors import ConfigError, ImageTooLargeError, InputError, MissingDependencyError
-from edgeinfer.preprocess.base import import_cv2
+from edgeinfer.images import read_image
 from edgeinfer.preprocess.preprocessor import build_preprocessor
 from edgeinfer.types import Geometry, TensorSpec
 
 if TYPE_CHECKING:
     from edgeinfer.card import ModelCard
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "ImageInput", "ImageLike", "default_max_pixels", "image_size_wh",
-           "read_image"]
-
-DEFAULT_MAX_PIXELS = 50_000_000
-MAX_PIXELS_ENV = "EDGEINFER_MAX_IMAGE_PIXELS"
-
-ImageLike = np.ndarray | str | Path | bytes | bytearray | memoryview
-
-
-def read_image(image: ImageLike, *, max_pixels: int | None = None) -> np.ndarray:
-    """Return a BGR uint8 image from an array, an image file path, or encoded bytes.
-
-    Encoded images (paths and bytes) are measured from their header first and refused
-    before decoding when they declare more than ``max_pixels``: a PNG of a few hundred KB
-    can declare 20000 x 20000 pixels, 1.2 GB once decoded.
-
-    Args:
-        image: An ``(H, W, 3)`` array (returned as is), a path, or JPEG/PNG/... bytes.
-        max_pixels: Largest accepted width x height; ``None`` for :func:`default_max_pixels`
-            (50 MP unless ``EDGEINFER_MAX_IMAGE_PIXELS`` says otherwise).
-
-    Returns:
-        The decoded ``(H, W, 3)`` uint8 BGR image.
-
-    Raises:
-        ImageTooLargeError: the header declares more than ``max_pixels``.
-        InputError: the file is missing or not an image, or the bytes do not decode.
-    """
-    if isinstance(image, np.ndarray):
-        return image
-    cap = default_max_pixels() if max_pixels is None else max_pixels
-    cv2 = import_cv2()
-    if isinstance(image, bytes | bytearray | memoryview):
-        raw = bytes(image)
-        what = f"{len(raw)} bytes given as an image"
-        decoded = None
-        if raw and _fits(image_size_wh(io.BytesIO(raw), what), cap, what):
-            decoded = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
-        if decoded is None:
-            raise InputError(f"{what} could not be decoded; send JPEG or PNG data")
-        return decoded
-    path = Path(image)
-    if not path.is_file():
-        raise InputError(f"{path}: no such image file")
-    with path.open("rb") as file:
-        size = image_size_wh(file, str(path))
-    decoded = cv2.imread(str(path), cv2.IMREAD_COLOR) if _fits(size, cap, str(path)) else None
-    if decoded is None:
-        raise InputError(f"{path}: not a readable image (JPEG, PNG, BMP, TIFF, WebP ...)")
-    return decoded
-
-
-def default_max_pixels() -> int:
-    """The pixel cap when none is given: ``$EDGEINFER_MAX_IMAGE_PIXELS``, else 50 MP.
-
-    Raises:
-        ConfigError: the variable is not a positive integer.
-    """
-    value = os.environ.get(MAX_PIXELS_ENV)
-    if value is None:
-        return DEFAULT_MAX_PIXELS
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{MAX_PIXELS_ENV}={value!r} is not a positive whole number of pixels (e.g. 50000000)")
-    return int(value)
-
-
-def image_size_wh(file: BinaryIO, what: str = "image") -> tuple[int, int] | None:
-    """Width and height declared by an encoded image's header, without decoding it.
-
-    Args:
-        file: The encoded image, opened for binary reading.
-        what: The image's name in error messages.
-
-    Returns:
-        ``(width, height)`` in pixels, or ``None`` when the header is not one of a known
-        image format.
-
-    Raises:
-        ImageTooLargeError: the header declares more pixels than Pillow reads at all.
-        MissingDependencyError: Pillow is not installed.
-    """
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError as exc:
-        raise MissingDependencyError("pillow", "camera", "checking image sizes before decoding") from exc
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap decides
-            with Image.open(file) as header:
-                width, height = header.size
-    except Image.DecompressionBombError as exc:
-        limit_mp = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
-        raise ImageTooLargeError(
-            f"{what} declares more than {limit_mp:.0f} MP, far more than a model input needs; send a smaller image"
-        ) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None  # not an image header Pillow knows (the callers say so)
-    return int(width), int(height)
-
-
-def _fits(size_wh: tuple[int, int] | None, cap: int, what: str) -> bool:
-    """False for no known header; raises above the cap."""
-    if size_wh is None:
-        return False
-    width, height = size_wh
-    if width * height > cap:
-        raise ImageTooLargeError(
-            f"{what} is {width} x {height} = {width * height / 1e6:.1f} MP, more than the {cap / 1e6:g} MP "
-            f"allowed; send a smaller image, or raise the cap ({MAX_PIXELS_ENV}, serve --max-megapixels)"
-        )
-    return True
+__all__ = ["ImageInput"]
 
 
 class ImageInput:

@@ -339,7 +339,7 @@ async def _upload_bytes(request: Request) -> bytes:
 
 
 def _decode(data: bytes, max_pixels: int | None) -> np.ndarray:
-    from edgeinfer.preprocess.image import read_image
+    from edgeinfer.images import read_image
 
     return read_image(data, max_pixels=max_pixels)
 

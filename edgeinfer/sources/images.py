@@ -8,10 +8,10 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from edgeinfer.errors import SourceError
+from edgeinfer.errors import ImageTooLargeError, InputError, SourceError
+from edgeinfer.images import image_size_wh, read_image
 from edgeinfer.sources.base import SourceOptions
 from edgeinfer.sources.capture import CaptureSource
 
@@ -59,10 +59,13 @@ class _ImagesReader:
             return None
         path = self.files[self._position]
         self._position += 1
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+        try:
+            image = read_image(path)  # over the pixel cap: ImageTooLargeError, from the header
+        except ImageTooLargeError:
+            raise
+        except InputError as exc:
             raise SourceError(f"Cannot decode the image {path} ({self.description}): the file is corrupt or "
-                              "not an image; remove it or fix the glob")
+                              "not an image; remove it or fix the glob") from exc
         if not self._first_shape:
             self._first_shape = image.shape
         return np.asarray(image)
@@ -72,8 +75,9 @@ class _ImagesReader:
 
     def size_fps(self) -> tuple[int, int, float, int | None]:
         if not self._first_shape:
-            first = cv2.imread(str(self.files[0]), cv2.IMREAD_COLOR)
-            self._first_shape = first.shape if first is not None else (0, 0)
+            with self.files[0].open("rb") as file:
+                width_height = image_size_wh(file, str(self.files[0])) or (0, 0)
+            self._first_shape = (width_height[1], width_height[0])
         return int(self._first_shape[1]), int(self._first_shape[0]), 0.0, len(self.files)
 
 
@@ -89,6 +93,8 @@ class ImagesSource(CaptureSource):
 
     Raises:
         SourceError: no images match; later, from ``read()``, an image cannot be decoded.
+        ImageTooLargeError: from ``read()``, an image's header declares more pixels than
+            the cap (:func:`edgeinfer.images.read_image`); it is not decoded.
     """
 
     def __init__(self, pattern: str | Path, options: SourceOptions | None = None) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeinfer.errors import SourceError
+from edgeinfer.errors import ImageTooLargeError, SourceError
 from edgeinfer.sources import open_source
+from tests.image_bombs import png_bomb
 from tests.sources.helpers import decode_index, index_frames, photos, write_video
 
 cv2 = pytest.importorskip("cv2")
@@ -54,6 +55,16 @@ def test_corrupt_image_in_folder_names_the_file(tmp_path: Path) -> None:
     with open_source(tmp_path) as source:
         assert source.read() is not None
         with pytest.raises(SourceError, match=r"b\.png"):
+            source.read()
+
+
+def test_an_image_bomb_in_a_folder_is_refused_from_its_header(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), photos()["chelsea"])
+    (tmp_path / "b.png").write_bytes(png_bomb(10000, 6000))  # 60 MP, 180 MB once decoded
+    with open_source(tmp_path) as source:
+        assert (source.info.width, source.info.height) == photos()["chelsea"].shape[1::-1]
+        assert source.read() is not None
+        with pytest.raises(ImageTooLargeError, match=r"b\.png is 10000 x 6000 = 60\.0 MP"):
             source.read()
 
 

@@ -1,4 +1,4 @@
-"""read_image: encoded images are measured from their header and refused above the pixel cap."""
+"""edgeinfer.images.read_image: encoded images are measured from their header and refused above the pixel cap."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from edgeinfer.errors import ConfigError, ImageTooLargeError, InputError
-from edgeinfer.preprocess.image import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, default_max_pixels, read_image
+from edgeinfer.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, default_max_pixels, read_image
 from tests.image_bombs import png_bomb
 
 cv2 = pytest.importorskip("cv2")
