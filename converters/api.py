@@ -171,7 +171,7 @@ def _build_report(out: Path, source: Any, path: ConversionPath, job: _Job, *, ca
     return ConversionReport(
         artifact=str(out), source_kind=source.kind, target=job.target,
         converter=f"{path.name} ({path.converter})",
-        quantization=_quantization_info(job, len(calib)),
+        quantization=_quantization_info(job, len(calib), run.get("kernels")),
         outputs=fid.outputs, thresholds=job.thresholds if job.check else None, passed=not failures,
         failures=failures, samples={"count": run["samples"], "from": run["samples_from"]},
         sizes_bytes={"source": int(getattr(source, "size_bytes", 0)), "artifact": run["artifact_bytes"],
@@ -198,7 +198,7 @@ def _speed_notes(job: _Job, artifact_ms: float, float_ms: float | None) -> list[
     return [f"{job.quantize} runs at {ratio:.2f}x the float artifact's latency {here}: ship it"]
 
 
-def _quantization_info(job: _Job, calibration_samples: int) -> dict[str, Any]:
+def _quantization_info(job: _Job, calibration_samples: int, kernels: str | None) -> dict[str, Any]:
     int8 = job.quantize == "int8"
     info = {"mode": job.quantize, "io_type": job.io_type if int8 else "float32",
             "calibration_method": job.calibration_method if int8 else None,
@@ -206,7 +206,7 @@ def _quantization_info(job: _Job, calibration_samples: int) -> dict[str, Any]:
     if int8 and job.target == "onnx":
         from converters.onnx_quantize import int8_scheme
 
-        info.update(int8_scheme(job.cpu_target))
+        info.update(int8_scheme(job.cpu_target), fidelity_measured_on=kernels)
     return info
 
 
@@ -240,10 +240,15 @@ def _convert_in(tmp: Path, source: Any, path: ConversionPath, job: _Job, *, orig
     float_path, artifact, perm = _export_and_quantize(source, path, job, calib, tmp)
     inputs, samples_from = _check_inputs(calib, source, card)
     fid = measure(source, artifact, inputs, perm)
+    kernels = None
+    if job.quantize == "int8" and job.target == "onnx":
+        from converters.target_kernels import check_on_target
+
+        fid, kernels = check_on_target(fid, artifact, inputs, perm, job.cpu_target)
     run: dict[str, Any] = {
         "fidelity": fid, "card": card, "samples": len(inputs), "samples_from": samples_from,
         "float_bytes": float_path.stat().st_size if float_path != artifact else None,
-        "artifact_bytes": artifact.stat().st_size,
+        "artifact_bytes": artifact.stat().st_size, "kernels": kernels,
     }
     if original is not None:
         run["pruning"] = _pruning_info(job, original, sparsity, inputs, fid)

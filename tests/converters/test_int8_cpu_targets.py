@@ -69,6 +69,12 @@ def test_int8_onnx_for_avx2_keeps_accuracy_on_an_avx2_only_cpu(digits: Digits, d
         recorded = model.card.conversion.quantization  # type: ignore[union-attr]
     assert recorded["cpu_target"] == "x86-avx2" and recorded["reduce_range"] is True
     assert vnni.quantization["reduce_range"] is False
+    here = read_cpu_int8().target
+    if here != "x86-avx2" and QEMU is not None:  # the fidelity check ran on the target's kernels
+        assert recorded["fidelity_measured_on"] == "emulated x86-avx2 CPU (qemu-x86_64 -cpu Haswell)"
+    else:
+        assert recorded["fidelity_measured_on"].startswith("this CPU")
+    assert vnni.quantization["fidelity_measured_on"].startswith("this CPU")
     x = digits.x_test
     on_haswell = {name: haswell_logits(r.artifact, x, tmp_path) for name, r in (("avx2", avx2), ("vnni", vnni))}
     here = {name: native_logits(r.artifact, x) for name, r in (("avx2", avx2), ("vnni", vnni))}
