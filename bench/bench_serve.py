@@ -105,12 +105,12 @@ def server(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
             proc.kill()
 
 
-def wrk_load(url: str, body_path: Path, connections: int, seconds: float) -> dict[str, float]:
+def wrk_load(url: str, body_path: Path, connections: int, seconds: int) -> dict[str, float]:
     """requests/s and latency percentiles (ms) from one wrk run."""
     script = body_path.with_suffix(".lua")
     script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "image/jpeg"\n'
                       f'local f = io.open("{body_path}", "rb")\nwrk.body = f:read("*all")\nf:close()\n')
-    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency", "-s", str(script), url],
                           capture_output=True, text=True, timeout=seconds + 60, check=True)
     out = done.stdout
     if "Non-2xx" in out:
@@ -157,7 +157,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
 
     model = build_model()
     threads = str(probe_cached(("onnx",)).default_threads)
-    rounds, seconds = (2, 2.0) if quick else (4, 5.0)
+    rounds, seconds = (2, 2) if quick else (4, 5)
     use_wrk = shutil.which("wrk") is not None
     ours_port, base_port = _free_port(), _free_port()
     ours_cmd = [sys.executable, "-m", "edgeinfer", "serve", str(model), "--port", str(ours_port)]

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -118,7 +119,6 @@ class ServeState:
     live: LiveView | None
     token_required: bool
     max_in_flight: int = 32
-    max_pixels: int | None = None
     started_s: float = field(default_factory=time.monotonic)
     stopping: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
@@ -163,10 +163,10 @@ def create_app(model_provider: Model | ModelProvider | None, *, token: str | Non
         The Starlette app; run it with :func:`edgeinfer.serve.serve_forever` or any ASGI server.
     """
     provider = _as_provider(model_provider)
-    batcher = MicroBatcher(provider, max_batch=max_batch, max_wait_ms=batch_wait_ms) if provider else None
+    batcher = MicroBatcher(provider, max_batch=max_batch, max_wait_ms=batch_wait_ms,
+                           prepare=functools.partial(_decode, max_pixels=max_pixels)) if provider else None
     limit = max_in_flight if max_in_flight is not None else max(4 * max_batch, 16)
-    state = ServeState(provider, batcher, live, token_required=token is not None, max_in_flight=limit,
-                       max_pixels=max_pixels)
+    state = ServeState(provider, batcher, live, token_required=token is not None, max_in_flight=limit)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -236,15 +236,15 @@ async def predict(request: Request) -> Response:
 
 
 async def _predict(request: Request, state: ServeState, model: Model, mode: str | None) -> Response:
-    data = await _image_bytes(request)
-    started = time.perf_counter()
     assert state.batcher is not None  # exists whenever a model does
-    state.batcher.expect(1)
+    state.batcher.expect(1)  # a batch being formed may wait for this body
     try:
-        frame = await asyncio.to_thread(_decode, data, state.max_pixels)
+        data = await _image_bytes(request)
+        started = time.perf_counter()
+        pending = state.batcher.submit(data)
     finally:
         state.batcher.expect(-1)
-    result, batch_size = await state.batcher.predict(frame)
+    result, batch_size, frame = await pending
     latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
     if mode == "jpeg":
         jpeg = await asyncio.to_thread(_annotated_jpeg, frame, result)
@@ -338,7 +338,7 @@ async def _upload_bytes(request: Request) -> bytes:
     raise InputError("the multipart upload has no file field named 'image' or 'file'")
 
 
-def _decode(data: bytes, max_pixels: int | None) -> np.ndarray:
+def _decode(data: bytes, *, max_pixels: int | None) -> np.ndarray:
     from edgeinfer.images import read_image
 
     return read_image(data, max_pixels=max_pixels)

@@ -1,12 +1,14 @@
 """Micro-batching for the HTTP server: requests in, one model call per batch out.
 
-Request handlers decode their image and hand the frame to :class:`MicroBatcher`. One
-worker task on the event loop takes the first waiting frame and collects more (as many as
-the model's batch dimension allows, at most ``max_batch``): all that are queued, plus those
-still being decoded (:meth:`MicroBatcher.expect`) for up to ``max_wait_ms``; a request that
-comes alone does not wait. The batch runs with ``Model.predict_batch`` on a worker thread,
-so the event loop never blocks on inference. A model with a fixed batch of 1 gets batches of one: requests are
-then serialised through ``Model.predict``, still off the event loop.
+Request handlers hand the uploaded bytes to :class:`MicroBatcher`. One worker task on the
+event loop takes the first waiting item and collects more (as many as the model's batch
+dimension allows, at most ``max_batch``): all that are queued, plus those still being
+received (:meth:`MicroBatcher.expect`) for up to ``max_wait_ms``; a request that comes
+alone does not wait. The batch is decoded (``prepare``, one item at a time, so a bad image
+fails only its own request) and run with ``Model.predict_batch`` in one call on a worker
+thread: one thread hand-over per batch, and the event loop never blocks on decoding or
+inference. A model with a fixed batch of 1 gets batches of one: requests are then
+serialised through ``Model.predict``, still off the event loop.
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ class BatchStats:
 
 @dataclass
 class _Job:
-    frame: np.ndarray
-    future: asyncio.Future[tuple[Any, int]]
+    item: Any
+    future: asyncio.Future[tuple[Any, int, np.ndarray]]
 
 
 class MicroBatcher:
@@ -84,13 +86,17 @@ class MicroBatcher:
             per batch, so a daemon that switches models is followed from the next batch on.
         max_batch: Upper bound of frames per batch (the model may allow fewer).
         max_wait_ms: How long the first frame of a batch waits for company, in ms.
+        prepare: Turns a queued item into a ``(H, W, 3)`` uint8 BGR frame, on the worker
+            thread (default: items are frames already). Its exceptions fail that item only.
     """
 
     def __init__(self, model_provider: Callable[[], Model | None], *, max_batch: int = DEFAULT_MAX_BATCH,
-                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS) -> None:
+                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS,
+                 prepare: Callable[[Any], np.ndarray] | None = None) -> None:
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch}, {max_wait_ms}")
         self._provider = model_provider
+        self._prepare = prepare or _as_frame
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self._queue: asyncio.Queue[_Job] | None = None
@@ -101,7 +107,7 @@ class MicroBatcher:
         self._expected = 0
 
     def expect(self, count: int) -> None:
-        """Announce ``count`` frames on their way (negative: no longer), e.g. being decoded.
+        """Announce ``count`` items on their way (negative: no longer), e.g. bodies being received.
 
         The first frame of a batch waits up to ``max_wait_ms`` only while some are announced,
         so a request that comes alone runs at once.
@@ -113,25 +119,30 @@ class MicroBatcher:
         pending = self._queue.qsize() if self._queue is not None else 0
         return BatchStats(self._predictions, self._batches, self._max_formed, pending)
 
-    async def predict(self, frame: np.ndarray) -> tuple[Any, int]:
-        """Predict one decoded frame, batched with whatever else is waiting.
-
-        Args:
-            frame: ``(H, W, 3)`` uint8 BGR image.
-
-        Returns:
-            The model's result for this frame and the size of the batch it ran in.
-
-        Raises:
-            EdgeInferError: whatever the model raised for the batch.
-            ModelError: the batcher was stopped before the frame ran.
-        """
+    def submit(self, item: Any) -> asyncio.Future[tuple[Any, int, np.ndarray]]:
+        """Queue one item now (on the event loop's thread); the future gets what :meth:`predict` returns."""
         if self._task is None or self._task.done():
             self.start()
         assert self._queue is not None  # set by start()
-        future: asyncio.Future[tuple[Any, int]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(frame, future))
-        return await future
+        future: asyncio.Future[tuple[Any, int, np.ndarray]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(item, future))
+        return future
+
+    async def predict(self, item: Any) -> tuple[Any, int, np.ndarray]:
+        """Prepare and predict one item, batched with whatever else is waiting.
+
+        Args:
+            item: What ``prepare`` takes (encoded image bytes for ``serve``), or a
+                ``(H, W, 3)`` uint8 BGR frame with the default ``prepare``.
+
+        Returns:
+            The model's result, the size of the batch it ran in, and the decoded frame.
+
+        Raises:
+            EdgeInferError: whatever ``prepare`` raised for this item, or the model for the batch.
+            ModelError: the batcher was stopped before the item ran.
+        """
+        return await self.submit(item)
 
     def start(self) -> None:
         """Start the worker task on the running event loop (done on first use otherwise)."""
@@ -158,7 +169,7 @@ class MicroBatcher:
                 if model is None:
                     raise ModelError("no model is loaded right now; try again when the stream has started")
                 jobs += await self._collect(min(self.max_batch, batch_capacity(model)) - 1)
-                results = await asyncio.to_thread(_infer, model, [job.frame for job in jobs])
+                outcomes = await asyncio.to_thread(_infer, model, [job.item for job in jobs], self._prepare)
             except asyncio.CancelledError:
                 for job in jobs:
                     _fail(job, ModelError("the server is stopping; the request was not run"))
@@ -167,12 +178,18 @@ class MicroBatcher:
                 for job in jobs:
                     _fail(job, exc)
                 continue
-            self._batches += 1
-            self._predictions += len(jobs)
-            self._max_formed = max(self._max_formed, len(jobs))
-            for job, result in zip(jobs, results, strict=True):
-                if not job.future.done():  # the client may have gone away
-                    job.future.set_result((result, len(jobs)))
+            ran = sum(1 for outcome in outcomes if not isinstance(outcome, BaseException))
+            if ran:
+                self._batches += 1
+                self._predictions += ran
+                self._max_formed = max(self._max_formed, ran)
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                if job.future.done():  # the client went away
+                    continue
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result((outcome[0], ran, outcome[1]))
 
     async def _collect(self, wanted: int) -> list[_Job]:
         assert self._queue is not None
@@ -192,10 +209,23 @@ class MicroBatcher:
         return jobs
 
 
-def _infer(model: Model, frames: list[np.ndarray]) -> list[Any]:
-    if len(frames) == 1:
-        return [model.predict(frames[0])]
-    return model.predict_batch(frames)
+def _as_frame(item: Any) -> np.ndarray:
+    return np.asarray(item)
+
+
+def _infer(model: Model, items: list[Any], prepare: Callable[[Any], np.ndarray]) -> list[Any]:
+    """Prepare each item (its exception stands in for its result), then run the good ones as one batch."""
+    outcomes: list[Any] = []
+    for item in items:
+        try:
+            outcomes.append(prepare(item))
+        except Exception as exc:  # this request's own error (undecodable, too large ...)
+            outcomes.append(exc)
+    frames = [o for o in outcomes if not isinstance(o, BaseException)]
+    if not frames:
+        return outcomes
+    results = iter([model.predict(frames[0])] if len(frames) == 1 else model.predict_batch(frames))
+    return [o if isinstance(o, BaseException) else (next(results), o) for o in outcomes]
 
 
 def _fail(job: _Job, exc: BaseException) -> None:
