@@ -110,8 +110,8 @@ def wrk_load(url: str, body_path: Path, connections: int, seconds: int) -> dict[
     script = body_path.with_suffix(".lua")
     script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "image/jpeg"\n'
                       f'local f = io.open("{body_path}", "rb")\nwrk.body = f:read("*all")\nf:close()\n')
-    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency", "-s", str(script), url],
-                          capture_output=True, text=True, timeout=seconds + 60, check=True)
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency", "-s", str(script), url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
     out = done.stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"{url} answered errors under load:\n{out}")
