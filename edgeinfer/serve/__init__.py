@@ -14,9 +14,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edgeinfer.serve.app import DEFAULT_MAX_BODY_BYTES, LiveView, create_app, request_stop
+    from edgeinfer.serve.app import DEFAULT_MAX_BODY_BYTES, create_app, request_stop
     from edgeinfer.serve.batching import MicroBatcher, batch_capacity
     from edgeinfer.serve.server import RunningServer, serve_forever, start_in_thread
+    from edgeinfer.serve.state import LiveView
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES", "LiveView", "MicroBatcher", "RunningServer", "batch_capacity", "create_app",
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "DEFAULT_MAX_BODY_BYTES": "app", "LiveView": "app", "create_app": "app", "request_stop": "app",
+    "DEFAULT_MAX_BODY_BYTES": "app", "LiveView": "state", "create_app": "app", "request_stop": "app",
     "MicroBatcher": "batching", "batch_capacity": "batching",
     "RunningServer": "server", "serve_forever": "server", "start_in_thread": "server",
 }

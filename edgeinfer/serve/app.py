@@ -40,13 +40,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from edgeinfer.errors import EdgeInferError, ImageTooLargeError, InputError, MissingDependencyError
 
@@ -64,6 +62,7 @@ from edgeinfer.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, Mic
 from edgeinfer.serve.guards import BearerAuthMiddleware, BodyLimitMiddleware, error_response
 from edgeinfer.serve.live import live_routes
 from edgeinfer.serve.openapi import openapi_document
+from edgeinfer.serve.state import LiveView, ModelProvider, ServeState
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,62 +79,6 @@ UPLOAD_FIELDS = ("image", "file")
 PUBLIC_PATHS = ("/healthz", "/")
 ANNOTATE_MODES = {"": None, "0": None, "false": None, "1": "jpeg", "true": "jpeg", "jpeg": "jpeg", "inline": "inline"}
 JPEG_QUALITY = 90
-
-
-@runtime_checkable
-class LiveView(Protocol):
-    """What ``edgeinfer run`` exposes to the page: annotated frames and stats per stream."""
-
-    def stream_names(self) -> list[str]:
-        """Names of the running streams, in display order."""
-        ...
-
-    def latest_jpeg(self, name: str) -> bytes | None:
-        """The newest annotated frame of stream ``name`` as JPEG bytes (None before the first)."""
-        ...
-
-    def stream_stats(self) -> dict[str, Any]:
-        """Per-stream stats, JSON-friendly: stream name -> dict of figures (fps, latency_ms ...)."""
-        ...
-
-
-ModelProvider = Callable[[], "Model | None"]
-
-
-@dataclass
-class ServeState:
-    """What the routes share; kept in ``app.state.edgeinfer``.
-
-    Attributes:
-        model_provider: Returns the served model (or None while there is none); None when
-            only streams are shown.
-        batcher: Collects predictions into batches.
-        live: The live view of running streams, if any.
-        stopping: Set when the server shuts down; ends the MJPEG streams.
-    """
-
-    model_provider: ModelProvider | None
-    batcher: MicroBatcher | None
-    live: LiveView | None
-    token_required: bool
-    max_in_flight: int = 32
-    started_s: float = field(default_factory=time.monotonic)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    requests: int = 0
-    in_flight: int = 0
-    rejected_busy: int = 0
-    mjpeg_clients: int = 0
-
-    def model(self) -> Model:
-        """The served model.
-
-        Raises:
-            HTTPException: 503 when this server has no model.
-        """
-        model = self.model_provider() if self.model_provider is not None else None
-        if model is None:
-            raise HTTPException(503, "no model is served here: this server only shows live streams")
-        return model
 
 
 def create_app(model_provider: Model | ModelProvider | None, *, token: str | None = None,

@@ -1,7 +1,7 @@
 """Live-view routes: stats and annotated frames of the streams ``edgeinfer run`` is running.
 
 The daemon hands :func:`~edgeinfer.serve.create_app` an object following the
-:class:`~edgeinfer.serve.app.LiveView` protocol; these routes only read from it. An MJPEG
+:class:`~edgeinfer.serve.state.LiveView` protocol; these routes only read from it. An MJPEG
 stream (``multipart/x-mixed-replace``) sends each new frame once, checks for a new one
 ``fps`` times a second, and ends when the client disconnects (Starlette cancels the
 generator), when the server stops, or after ``?frames=N`` frames.
@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 if TYPE_CHECKING:
-    from edgeinfer.serve.app import LiveView, ServeState
+    from edgeinfer.serve.state import LiveView, ServeState
 
 __all__ = ["BOUNDARY", "live_routes", "mjpeg_parts"]
 
