@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from edgeinfer.formats.tflite_metadata import ModelMetadata, TensorMetadata
 
 __all__ = [
-    "derive_card", "read_ultralytics_metadata", "tensor_shapes", "tflite_metadata_card", "ultralytics_card",
+    "derive_card", "tflite_metadata_card", "ultralytics_card",
     "yolov5_repo_card",
 ]
 
@@ -69,16 +69,6 @@ def derive_card(model_file: ModelFile) -> ModelCard | None:
     if tflite_meta is not None:
         return tflite_metadata_card(model_file, tflite_meta)
     return None
-
-
-def read_ultralytics_metadata(model_file: ModelFile) -> dict[str, Any] | None:
-    """The Ultralytics export metadata of a model file (:meth:`ModelFile.ultralytics_metadata`)."""
-    return model_file.ultralytics_metadata()
-
-
-def tensor_shapes(model_file: ModelFile) -> tuple[list[Shape], list[Shape]]:
-    """Input and output shapes read from the file (:meth:`ModelFile.tensor_shapes`)."""
-    return model_file.tensor_shapes()
 
 
 # -- Ultralytics ---------------------------------------------------------------------------

@@ -66,12 +66,11 @@ def inspect_model(model: str, card_path: str | None = None) -> CardReport:
                               [s.to_dict() for s in loaded.outputs])
     except (ImportError, AcceleratorError, ModelError) as exc:
         from edgeinfer.card import find
-        from edgeinfer.card_derive import tensor_shapes
         from edgeinfer.formats import open_model_file
 
         model_file = open_model_file(model)  # a missing or corrupt file raises ModelError here
         card = find(model_file, card_path)
-        inputs, outputs = tensor_shapes(model_file)
+        inputs, outputs = model_file.tensor_shapes()
         note = f"the model was not loaded ({exc}); tensor shapes are read from the file"
         return CardReport(model, card, [{"shape": list(s)} for s in inputs],
                           [{"shape": list(s)} for s in outputs], note)
