@@ -28,6 +28,8 @@ from pathlib import Path
 from tests.model_mutations import Mutant
 
 ROOT = Path(__file__).resolve().parent.parent
+# A file with exactly these bytes makes the child kill itself with SIGSEGV: the harness's own test.
+CRASH_FOR_TEST = b"edgeinfer-fuzz: crash here"
 MEMORY_LIMIT = 6 << 30  # address space per child: a runaway allocation fails instead of swapping the machine
 
 
@@ -61,6 +63,8 @@ def _child_main(folder: Path) -> None:
 
     for path in sorted(folder.iterdir()):
         print(json.dumps({"start": path.name}), flush=True)
+        if path.read_bytes() == CRASH_FOR_TEST:
+            os.kill(os.getpid(), signal.SIGSEGV)
         outcome, detail = "ok", ""
         try:
             with edgeinfer.load(path) as model:
@@ -69,7 +73,7 @@ def _child_main(folder: Path) -> None:
             outcome, detail = type(exc).__name__, str(exc)
         except Exception as exc:  # the point of the harness: any other exception is a finding
             outcome, detail = f"foreign:{type(exc).__name__}", str(exc)
-        print(json.dumps({"name": path.name, "outcome": outcome, "detail": detail[:300]}), flush=True)
+        print(json.dumps({"name": path.name, "outcome": outcome, "detail": detail[:2000]}), flush=True)
 
 
 def _limit_memory() -> None:
@@ -89,20 +93,36 @@ def _run_child(folder: Path, timeout_s: float) -> tuple[list[Outcome], str | Non
     proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz_harness", str(folder)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             preexec_fn=_limit_memory)  # noqa: PLW1509 (no lock is taken in it)
-    lines: queue.Queue[str | None] = queue.Queue()
     assert proc.stdout is not None
-    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    try:
+        outcomes, started, hung = _collect(lines, timeout_s)
+        if hung:
+            proc.kill()
+        code = proc.wait()
+        reader.join()
+    finally:
+        proc.stdout.close()
+    if hung:
+        return outcomes, started, "timeout"
+    if code < 0:
+        return outcomes, started, f"signal:{signal.Signals(-code).name}"
+    return outcomes, started, "" if started is None else f"lost:exit {code}"
+
+
+def _collect(lines: queue.Queue[str | None], timeout_s: float) -> tuple[list[Outcome], str | None, bool]:
+    """Read a child's lines until it ends: outcomes, the file started last and not finished, and whether it hung."""
     outcomes: list[Outcome] = []
     started: str | None = None
     while True:
         try:
             line = lines.get(timeout=timeout_s)
         except queue.Empty:
-            proc.kill()
-            proc.wait()
-            return outcomes, started, "timeout"
+            return outcomes, started, True
         if line is None:
-            break
+            return outcomes, started, False
         if not line.startswith("{"):
             continue
         message = json.loads(line)
@@ -111,10 +131,6 @@ def _run_child(folder: Path, timeout_s: float) -> tuple[list[Outcome], str | Non
         else:
             outcomes.append(Outcome(message["name"], message["outcome"], message["detail"]))
             started = None
-    code = proc.wait()
-    if code < 0:
-        return outcomes, started, f"signal:{signal.Signals(-code).name}"
-    return outcomes, started, "" if started is None else f"lost:exit {code}"
 
 
 def run_files(mutants: Iterable[Mutant], *, timeout_s: float = 60.0) -> Report:

@@ -193,7 +193,7 @@ def _check_subgraph(graph: Any, s: int, model: _Model) -> None:
         if not 0 <= index < len(model.opcodes):
             raise GraphError(f"operator {o} of subgraph {s} has opcode index {index}, and the model has "
                              f"{len(model.opcodes)} operator codes")
-        names.append(f"operator {o} ({model.opcodes[index]}) of subgraph {s}")
+        names.append(f"subgraph {s}: operator {o} ({model.opcodes[index]})")
         _check_indices(op, names[o], n_tensors, span, _OPTIONAL_FROM.get(model.opcodes[index], 1
                        if model.opcodes[index].startswith(("custom", "builtin")) else None))
         _check_options(op, names[o], model, model.opcodes[index])
@@ -221,12 +221,12 @@ def _check_dataflow(operators: list[Any], names: list[str], consts: set[int]) ->
             if t in consts:
                 raise GraphError(f"{names[o]} writes tensor {t}, which is a constant")
             if t in writer:
-                raise GraphError(f"{names[o]} writes tensor {t}, which {names[writer[t]]} writes already")
+                raise GraphError(f"{names[o]} writes tensor {t}, which operator {writer[t]} writes already")
             writer[t] = o
     for o, op in enumerate(operators):
         for t in (int(i) for i in _vector(op, "Inputs")):
             if writer.get(t, -1) >= o:
-                raise GraphError(f"{names[o]} reads tensor {t} before {names[writer[t]]} writes it")
+                raise GraphError(f"{names[o]} reads tensor {t} before operator {writer[t]} writes it")
 
 
 def _check_options(op: Any, where: str, model: _Model, opcode: str) -> None:
