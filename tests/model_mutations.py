@@ -120,6 +120,15 @@ def set_tensor(sg: int, tensor: int, attr: str, value: Any) -> Callable[[Any], s
     return edit
 
 
+def drop_weights(model: Any) -> str:
+    """The first constant tensor an operator reads loses its buffer: the file loads, its first inference fails."""
+    graph = model.subgraphs[0]
+    used = {int(i) for op in graph.operators for i in op.inputs}
+    weight = next(t for t, tensor in enumerate(graph.tensors)
+                  if t in used and model.buffers[tensor.buffer].data is not None)
+    return set_tensor(0, weight, "buffer", 0)(model)
+
+
 def set_opcode_index(sg: int, op: int, value: int) -> Callable[[Any], str]:
     def edit(model: Any) -> str:
         model.subgraphs[sg].operators[op].opcodeIndex = value

@@ -18,7 +18,7 @@ import yaml
 
 from edgeinfer.card import write
 from tests.daemon.helpers import finish, make_model, make_video, produced, start_daemon, write_config
-from tests.model_mutations import set_op_index, set_tensor, tflite_edit
+from tests.model_mutations import drop_weights, set_op_index, tflite_edit
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -153,15 +153,6 @@ def _written_twice(model: Any) -> str:
     return set_op_index(0, len(operators) - 1, "outputs", 0, int(operators[0].outputs[0]))(model)
 
 
-def _weights_without_data(model: Any) -> str:
-    """A weight tensor loses its buffer: the file loads, and its first inference fails."""
-    graph = model.subgraphs[0]
-    used = {int(i) for op in graph.operators for i in op.inputs}
-    weight = next(t for t, tensor in enumerate(graph.tensors)
-                  if t in used and model.buffers[tensor.buffer].data is not None)
-    return set_tensor(0, weight, "buffer", 0)(model)
-
-
 def test_remote_switch_to_a_bad_file_is_refused_and_the_running_model_kept(
     folder: Path, mosquitto: Any, wait_for: Any
 ) -> None:
@@ -170,7 +161,7 @@ def test_remote_switch_to_a_bad_file_is_refused_and_the_running_model_kept(
     base = (folder / "cls.tflite").read_bytes()
     bad = {"negative.tflite": (set_op_index(0, 0, "inputs", 0, -5), "names tensor -5"),
            "twice.tflite": (_written_twice, "which operator 0 writes already"),
-           "no_weights.tflite": (_weights_without_data, "failed while running")}
+           "no_weights.tflite": (drop_weights, "failed while running")}
     for name, (edit, _) in bad.items():
         (models / name).write_bytes(tflite_edit(base, edit)[0])
     config = write_config(folder, mosquitto, source="clip.mp4", device_id="cam-bad",
