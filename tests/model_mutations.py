@@ -436,6 +436,12 @@ REGRESSIONS: dict[str, tuple[str, Recipe]] = {
     # Found by this harness: an input shape of 2**31 - 1, a MemoryError when allocating the input.
     "tflite-huge-input": ("tflite", lambda b: tflite_edit(b, set_tensor(0, 0, "shapeSignature",
                                                                         np.array([1, 32, 2**31 - 1, 3], np.int32)))),
+    # Found by this harness: SIGSEGV (in a batch) for -1 as a required input: XNNPACK reads tensor -1.
+    "tflite-required-input-missing": ("tflite", lambda b: tflite_edit(b, set_op_index(0, 0, "inputs", 0, -1))),
+    # Found by this harness: SIGSEGV in allocate_tensors when an operator code turns CONV_2D into
+    # STRIDED_SLICE or FULLY_CONNECTED into SPLIT: the kernels read options of another type.
+    "tflite-conv-becomes-strided-slice": ("tflite", lambda b: tflite_edit(b, set_opcode(0, "builtinCode", 45))),
+    "tflite-fully-connected-becomes-split": ("tflite", lambda b: tflite_edit(b, set_opcode(2, "builtinCode", 49))),
     # Found by this harness: an operator code cut off by a flipped offset (struct.error in Python).
     "tflite-opcode-outside-file": ("tflite", lambda b: (b[:-64], "cut the last 64 bytes")),
 }
