@@ -342,6 +342,19 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+def with_dim_param_bytes(data: bytes, raw: bytes) -> tuple[bytes, str]:
+    """The first output's first dimension becomes symbolic, named by ``raw`` (UTF-8 or not)."""
+    placeholder = "P" * len(raw)  # protobuf writes only UTF-8 str: write a placeholder, then patch its bytes
+
+    def edit(model: Any) -> str:
+        model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = placeholder
+        return f"output[0] dim 0 dim_param = {raw!r}"
+
+    out, what = onnx_edit(data, edit)
+    assert out.count(placeholder.encode()) == 1
+    return out.replace(placeholder.encode(), raw), what
+
+
 def with_raw_metadata(data: bytes, key: bytes, value: bytes) -> tuple[bytes, str]:
     """Append a ``metadata_props`` entry (field 14) whose key/value bytes need not be UTF-8."""
     entry = b"\x0a" + _varint(len(key)) + key + b"\x12" + _varint(len(value)) + value
@@ -442,6 +455,9 @@ REGRESSIONS: dict[str, tuple[str, Recipe]] = {
     # STRIDED_SLICE or FULLY_CONNECTED into SPLIT: the kernels read options of another type.
     "tflite-conv-becomes-strided-slice": ("tflite", lambda b: tflite_edit(b, set_opcode(0, "builtinCode", 45))),
     "tflite-fully-connected-becomes-split": ("tflite", lambda b: tflite_edit(b, set_opcode(2, "builtinCode", 49))),
+    # Found by this harness: UnicodeDecodeError from ONNX Runtime's NodeArg.shape for a symbolic
+    # output dimension that is not UTF-8.
+    "onnx-dim-param-not-utf8": ("onnx", lambda b: with_dim_param_bytes(b, b"\x9c\xff\xfe\x80")),
     # Found by this harness: an operator code cut off by a flipped offset (struct.error in Python).
     "tflite-opcode-outside-file": ("tflite", lambda b: (b[:-64], "cut the last 64 bytes")),
 }

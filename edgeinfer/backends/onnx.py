@@ -154,7 +154,11 @@ class OnnxBackend:
                 f"{provider} did not initialise (ONNX Runtime fell back to "
                 f"{session.get_providers()[0]}); check its libraries (CUDA, TensorRT, OpenVINO)."
             )
-        return cls(session, label=model_file.label)
+        try:
+            return cls(session, label=model_file.label)
+        except UnicodeDecodeError as exc:  # a tensor name or symbolic dimension that is not UTF-8
+            raise ModelError(f"{model_file.label}: the model's inputs or outputs carry names that are not "
+                             f"UTF-8 text ({exc}); the file is corrupt. Export or copy it again.") from exc
 
     def run(self, feeds: list[np.ndarray], *, raw: bool = False) -> list[np.ndarray]:
         """Run one inference (see :meth:`Backend.run`).

@@ -46,6 +46,7 @@ EXPECTED = {
     "tflite-graph-output-negative": ("ModelError", r"subgraph 0 lists tensor -1 among its outputs"),
     "tflite-huge-input": ("ModelError", r"tensor 0 of subgraph 0 declares shape \[1, 32, 2147483647, 3\]"),
     "tflite-opcode-outside-file": ("ModelError", r"truncated or corrupt"),
+    "onnx-dim-param-not-utf8": ("ModelError", r"inputs or outputs carry names that are not UTF-8 text"),
     "tflite-required-input-missing": ("ModelError", r"operator 0 \(CONV_2D\) has no tensor \(-1\) for its input 0"),
     "tflite-conv-becomes-strided-slice": ("ModelError", r"\(STRIDED_SLICE\) carries Conv2DOptions, and it"),
     "tflite-fully-connected-becomes-split": ("ModelError", r"operator 3 \(SPLIT\) has no tensor \(-1\) for its"),
