@@ -121,8 +121,9 @@ def run_atheris(count: int, seed: int) -> int:
         except edgeinfer.EdgeInferError:
             return
 
-    atheris.Setup([sys.argv[0], f"-runs={count}", f"-seed={seed}", "-max_len=65536", str(corpus)], target,
-                  custom_mutator=mutate)
+    # TensorFlow, loaded to build the models, takes 1.4 GB of libFuzzer's default 2 GB limit.
+    atheris.Setup([sys.argv[0], f"-runs={count}", f"-seed={seed}", "-max_len=65536", "-rss_limit_mb=4096",
+                   str(corpus)], target, custom_mutator=mutate)
     atheris.Fuzz()
     return 0
 

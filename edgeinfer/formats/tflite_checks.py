@@ -12,10 +12,12 @@ What is checked:
   (``offset``/``size``) and operators' large custom options;
 * operator codes and metadata entries readable, metadata buffer indices valid;
 * each subgraph: tensor buffer indices, shapes (no negative dimension, no tensor over
-  :data:`~edgeinfer.formats.MAX_TENSOR_BYTES`), per-channel quantization that matches the
-  shape; operator opcode indices; operator inputs in range (``-1`` only there, for an
-  optional input), outputs and intermediates in range; every tensor written by at most
-  one operator, never a constant one, and read only after the operator that writes it;
+  :data:`~edgeinfer.formats.MAX_TENSOR_BYTES`, the shape signature agreeing with the shape
+  but for its dynamic ``-1`` dimensions), per-channel quantization that matches the shape;
+  operator opcode indices and options of the operator's own type; operator inputs in
+  range (``-1`` only for an input the operator may omit), outputs and intermediates in
+  range; every tensor written by at most one operator, never a constant one, and read
+  only after the operator that writes it;
   subgraph inputs and outputs in range; control-flow options naming existing subgraphs;
 * signature definitions naming existing subgraphs and tensors.
 """
@@ -164,6 +166,9 @@ def _check_tensor(tensor: Any, where: str, n_buffers: int) -> None:
             raise GraphError(f"{where} declares shape {dims.tolist()}, {format_bytes(size)}: more than the "
                              f"{format_bytes(MAX_TENSOR_BYTES)} edgeinfer allows for one tensor")
         size = _ITEMSIZE.get(tensor.Type(), 8)
+    if signature.size and shape.size and (signature.size != shape.size or ((signature != -1) & (signature != shape)).any()):
+        raise GraphError(f"{where} has shape {shape.tolist()}, which its signature {signature.tolist()} "
+                         "contradicts (they may differ only where the signature is -1)")
     quant = tensor.Quantization()
     if quant is not None and quant.ScaleLength() > 1:
         axis, channels = quant.QuantizedDimension(), quant.ScaleLength()

@@ -100,6 +100,8 @@ GRAPH_CASES = {
     "buffer outside the file": (set_buffer(2, offset=64, size=1 << 40), r"buffer 2 lies outside the file"),
     "intermediate": (set_op_index(0, 1, "intermediates", 0, 99), r"names tensor 99 among its intermediates"),
     "negative shape": (set_tensor(0, 7, "shape", np.array([1, -4, 4, 8], np.int32)), r"tensor 7 .* negative dimension"),
+    "shape against signature": (set_tensor(0, 0, "shape", np.array([1, 2097152, 32, 3], np.int32)),
+                                r"tensor 0 of subgraph 0 has shape \[1, 2097152, 32, 3\], which its signature"),
     "buffer index": (set_tensor(0, 3, "buffer", 99), r"tensor 3 of subgraph 0 names buffer 99"),
     "per-channel scales": (set_quantization(0, 6, dimension=0, scales=5), r"5 per-channel scales along dimension 0"),
     "read before written": (set_op_index(0, 0, "inputs", 0, 9), r"operator 0 \(CONV_2D\) reads tensor 9 before"),
