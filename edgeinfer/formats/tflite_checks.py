@@ -166,7 +166,8 @@ def _check_tensor(tensor: Any, where: str, n_buffers: int) -> None:
             raise GraphError(f"{where} declares shape {dims.tolist()}, {format_bytes(size)}: more than the "
                              f"{format_bytes(MAX_TENSOR_BYTES)} edgeinfer allows for one tensor")
         size = _ITEMSIZE.get(tensor.Type(), 8)
-    if signature.size and shape.size and (signature.size != shape.size or ((signature != -1) & (signature != shape)).any()):
+    fixed = signature.size == shape.size and not ((signature != -1) & (signature != shape)).any()
+    if signature.size and shape.size and not fixed:
         raise GraphError(f"{where} has shape {shape.tolist()}, which its signature {signature.tolist()} "
                          "contradicts (they may differ only where the signature is -1)")
     quant = tensor.Quantization()
