@@ -5,8 +5,8 @@
 
 The default mode mutates four real models built here (TFLite float and int8, ONNX float
 and int8; tests/model_factory.py) ``--count`` times each, with the raw and structural
-edits of tests/model_mutations.py plus the known crashers, and runs every file in child
-processes (tests/fuzz_harness.py). It prints per format how many files loaded and ran,
+edits of tests/model_mutations.py plus the known crashers (tests/fuzz_corpus.py), and
+runs every file in child processes (tests/fuzz_harness.py). It prints per format how many files loaded and ran,
 which edgeinfer errors the others raised, and every signal, hang or foreign exception;
 it exits 1 when there is one.
 
@@ -29,8 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.fuzz_corpus import REGRESSIONS  # noqa: E402
 from tests.fuzz_harness import Report, run_files  # noqa: E402 (the repository root is put on the path first)
-from tests.model_mutations import REGRESSIONS, Mutant, onnx_mutants, tflite_mutants  # noqa: E402
+from tests.model_mutations import Mutant, onnx_mutants, tflite_mutants  # noqa: E402
 
 
 def build_bases() -> dict[str, bytes]:

@@ -2,12 +2,12 @@
 
 Every mutation is a named recipe: a function of the base file's bytes (and, for the
 random ones, a ``numpy.random.Generator``) that returns the mutated bytes and a text
-naming what it changed, e.g. ``op-inputs sg0 op1 [0] = -5``. The crashers found so far
-are recipes with fixed arguments (:data:`REGRESSIONS`), so the corpus holds no binaries.
+naming what it changed, e.g. ``op-inputs sg0 op1 [0] = -5``.
 
 TFLite files are edited through the flatbuffer object API (``ModelT``) and packed again;
 ONNX files through ``onnx.ModelProto``, or at the protobuf wire level for what ``onnx``
-would refuse to write (invalid UTF-8, wrong length fields).
+would refuse to write (invalid UTF-8, wrong length fields). The crashers found so far
+are fixed recipes in tests/fuzz_corpus.py.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def splice(data: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
         return data[:start] + data[start + length:], f"delete {length} bytes at {start}"
     return data[:start] + data[start:start + length] * 2 + data[start + length:], f"repeat {length} bytes at {start}"
 
+
+Recipe = Callable[[bytes], tuple[bytes, str]]
 
 RAW: tuple[Callable[[bytes, np.random.Generator], tuple[bytes, str]], ...] = (
     truncate, flip_bytes, overwrite_int32, splice)
@@ -424,40 +426,3 @@ def onnx_mutants(base: bytes, label: str, count: int, seed: int) -> Iterator[Mut
         else:
             data, what = onnx_edit(base, lambda m: random_onnx_edit(m, rng))
         yield Mutant(f"{label}#{i}: {what}", data, ".onnx")
-
-
-# -- the crashers found so far, as fixed recipes ------------------------------------------------
-
-Recipe = Callable[[bytes], tuple[bytes, str]]
-
-REGRESSIONS: dict[str, tuple[str, Recipe]] = {
-    # LiteRT SIGSEGV in allocate_tensors (XNNPACK): a negative operator input index.
-    "tflite-op-input-negative": ("tflite", lambda b: tflite_edit(b, set_op_index(0, 0, "inputs", 0, -5))),
-    "tflite-op-input-negative-last": ("tflite", lambda b: tflite_edit(b, set_op_index(0, 1, "inputs", 1, -5))),
-    # UnicodeDecodeError at load: metadata_props bytes that are not UTF-8.
-    "onnx-metadata-not-utf8": ("onnx", lambda b: with_raw_metadata(b, b"\xff\xfe", b"\x80abc")),
-    # numpy MemoryError at run: an input declared as [1, 3, 2147483648, 32].
-    "onnx-huge-input-dim": ("onnx", lambda b: onnx_edit(b, set_dims("input", 0, [1, 3, 2147483648, 32]))),
-    # onnxruntime Fail at run: a channel mismatch inside the graph (4 channels into a 3-channel Conv).
-    "onnx-channel-mismatch": ("onnx", lambda b: onnx_edit(b, set_dims("input", 0, [1, 4, 16, 16]))),
-    # onnxruntime Fail at run: a Conv bias of the wrong shape.
-    "onnx-bias-mismatch": ("onnx", lambda b: onnx_edit(b, set_node_input(0, 2, "w2"))),
-    # Found by this harness: LiteRT SIGABRT when two operators write the same tensor.
-    "tflite-tensor-written-twice": ("tflite", lambda b: tflite_edit(b, set_op_index(0, 4, "outputs", 0, 7))),
-    # Found by this harness: SIGABRT (after other files in the same process) for a graph output -1.
-    "tflite-graph-output-negative": ("tflite", lambda b: tflite_edit(b, set_graph_io(0, "outputs", 0, -1))),
-    # Found by this harness: an input shape of 2**31 - 1, a MemoryError when allocating the input.
-    "tflite-huge-input": ("tflite", lambda b: tflite_edit(b, set_tensor(0, 0, "shapeSignature",
-                                                                        np.array([1, 32, 2**31 - 1, 3], np.int32)))),
-    # Found by this harness: SIGSEGV (in a batch) for -1 as a required input: XNNPACK reads tensor -1.
-    "tflite-required-input-missing": ("tflite", lambda b: tflite_edit(b, set_op_index(0, 0, "inputs", 0, -1))),
-    # Found by this harness: SIGSEGV in allocate_tensors when an operator code turns CONV_2D into
-    # STRIDED_SLICE or FULLY_CONNECTED into SPLIT: the kernels read options of another type.
-    "tflite-conv-becomes-strided-slice": ("tflite", lambda b: tflite_edit(b, set_opcode(0, "builtinCode", 45))),
-    "tflite-fully-connected-becomes-split": ("tflite", lambda b: tflite_edit(b, set_opcode(2, "builtinCode", 49))),
-    # Found by this harness: UnicodeDecodeError from ONNX Runtime's NodeArg.shape for a symbolic
-    # output dimension that is not UTF-8.
-    "onnx-dim-param-not-utf8": ("onnx", lambda b: with_dim_param_bytes(b, b"\x9c\xff\xfe\x80")),
-    # Found by this harness: an operator code cut off by a flipped offset (struct.error in Python).
-    "tflite-opcode-outside-file": ("tflite", lambda b: (b[:-64], "cut the last 64 bytes")),
-}

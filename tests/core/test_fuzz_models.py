@@ -2,7 +2,7 @@
 
 Each file is loaded and run once (random inputs) in a child process (tests/fuzz_harness.py),
 so a signal in LiteRT or ONNX Runtime fails the test and names the file. The crashers
-found so far are fixed recipes (tests/model_mutations.py ``REGRESSIONS``); a short seeded
+found so far are fixed recipes (tests/fuzz_corpus.py); a short seeded
 round of random mutations runs here, the long one in ``bench/fuzz_models.py``.
 """
 
@@ -16,10 +16,10 @@ import pytest
 
 from edgeinfer.errors import ModelError
 from edgeinfer.formats import open_model_file
+from tests.fuzz_corpus import REGRESSIONS
 from tests.fuzz_harness import CRASH_FOR_TEST, run_files
 from tests.model_factory import onnx_cnn_bytes, onnx_int8_path, tflite_bytes
 from tests.model_mutations import (
-    REGRESSIONS,
     Mutant,
     onnx_mutants,
     set_buffer,
