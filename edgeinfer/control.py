@@ -5,7 +5,8 @@ connection (the MQTT sink) and publishes each reply on ``.../cmd/reply``.
 
 A model may be switched only to a file inside ``control.model_dir`` whose sha256 matches
 the one in the command; the path is resolved (symlinks included) and checked before the
-file is opened, and the model is loaded from the bytes that were hashed.
+file is opened, and the model is loaded from the bytes that were hashed and run once
+before it replaces the running one, so a file that cannot load or run is refused.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeinfer.errors import ModelError
+
 if TYPE_CHECKING:
+    from edgeinfer.model import Model
     from edgeinfer.sinks.base import Connection
 
 __all__ = [
-    "COMMANDS", "CommandChannel", "CommandError", "ModelSwitch", "command_topic", "decode_command", "parse_command",
-    "resolve_model_switch",
+    "COMMANDS", "CommandChannel", "CommandError", "ModelSwitch", "command_topic", "decode_command",
+    "load_switched_model", "parse_command", "resolve_model_switch",
 ]
 
 COMMANDS = ("reload", "pause", "resume", "status", "model")
@@ -127,5 +131,27 @@ def resolve_model_switch(command: dict[str, Any], model_dir: Path | None, stream
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
-        raise CommandError(f"sha256 of {path.name} is {actual}, not {expected}; model not switched")
+        # The file's real hash stays out of the reply: whoever may send commands need not learn it.
+        raise CommandError(f"the sha256 given does not match {path.name}; model not switched")
     return ModelSwitch(str(stream), path, actual, data)
+
+
+def load_switched_model(switch: ModelSwitch, *, accelerator: str, threads: int | None) -> Model:
+    """Load the verified file of ``switch`` and run it once on zeros (:meth:`Model.warm`).
+
+    Raises:
+        ModelError: the file does not load or does not run (nothing was switched).
+        AcceleratorError: the stream's accelerator cannot run it.
+    """
+    import edgeinfer
+
+    try:
+        model = edgeinfer.load(switch.data, accelerator=accelerator, threads=threads)
+        try:
+            model.warm()
+        except Exception:
+            model.close()
+            raise
+    except ModelError as exc:  # loaded from the bytes that were hashed: name the file in the reply
+        raise type(exc)(f"{switch.path.name}: {str(exc).removeprefix('<bytes>: ')}") from exc
+    return model

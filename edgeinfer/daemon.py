@@ -31,6 +31,7 @@ from edgeinfer.control import (
     CommandError,
     ModelSwitch,
     decode_command,
+    load_switched_model,
     parse_command,
     resolve_model_switch,
 )
@@ -349,11 +350,9 @@ class Daemon:
         return self._switch_model(resolve_model_switch(command, self.config.control.model_dir, list(self._streams)))
 
     def _switch_model(self, switch: ModelSwitch) -> str:
-        import edgeinfer
-
         stream = self._streams[switch.stream]
         stream_config = next(s for s in self.config.streams if s.name == switch.stream)
-        model = edgeinfer.load(switch.data, accelerator=stream_config.accelerator, threads=stream_config.threads)
+        model = load_switched_model(switch, accelerator=stream_config.accelerator, threads=stream_config.threads)
         self._stop_stream(stream)
         self._streams[switch.stream] = self._start_stream(stream_config, self.config, model=model)
         return f"stream {switch.stream} now runs {switch.path.name} (sha256 {switch.sha256[:12]}...)"

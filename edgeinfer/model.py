@@ -216,9 +216,9 @@ class Model:
         ``workers`` uses them). Each holds its own interpreter memory; close it when done.
 
         Args:
-            warm: Run one inference on zeros first (batch 1; skipped when other dimensions
-                are dynamic), so the first real frame does not pay for the runtime's
-                allocations (2.5x the steady latency for a fresh ONNX Runtime session here).
+            warm: Run one inference on zeros first (:meth:`warm`), so the first real frame
+                does not pay for the runtime's allocations (2.5x the steady latency for a
+                fresh ONNX Runtime session here).
 
         Raises:
             ModelError: this model was closed.
@@ -231,11 +231,28 @@ class Model:
         backend_cls = backend_class(self.kind)
         twin = Model(self._file, backend_cls.open(self._file, self._used, self.threads), self.plan, self.card,
                      threads=self.threads)
-        shapes = [tuple(1 if i == 0 and d < 0 else d for i, d in enumerate(spec.shape)) for spec in self.inputs]
-        if warm and all(min(shape, default=1) > 0 for shape in shapes):
-            twin.run({spec.name: np.zeros(shape, spec.dtype) for spec, shape in zip(self.inputs, shapes, strict=True)},
-                     raw=True)
+        if warm:
+            twin.warm()
         return twin
+
+    def warm(self) -> bool:
+        """Run one inference on zeros (batch 1), so the first real frame does not pay for allocations.
+
+        It also shows that the model runs at all: a file that loads but fails in its first
+        inference raises here. Skipped when a dimension other than the batch is dynamic.
+
+        Returns:
+            True when the inference ran, False when it was skipped.
+
+        Raises:
+            ModelError: the model fails while running.
+        """
+        shapes = [tuple(1 if i == 0 and d < 0 else d for i, d in enumerate(spec.shape)) for spec in self.inputs]
+        if not all(min(shape, default=1) > 0 for shape in shapes):
+            return False
+        self.run({spec.name: np.zeros(shape, spec.dtype) for spec, shape in zip(self.inputs, shapes, strict=True)},
+                 raw=True)
+        return True
 
     # -- inputs to results (edgeinfer.stages.ModelSteps) -----------------------------------
 

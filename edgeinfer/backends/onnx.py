@@ -15,7 +15,7 @@ import numpy as np
 
 from devices.types import AcceleratorInfo, BackendProbe, PlanStep
 from edgeinfer.backends.quant import Quantization
-from edgeinfer.errors import AcceleratorError, ModelError
+from edgeinfer.errors import AcceleratorError, InputError, ModelError
 from edgeinfer.formats.onnx_file import OnnxFile
 from edgeinfer.types import TensorSpec
 
@@ -75,14 +75,29 @@ def probe_onnx(available: list[str] | None) -> list[AcceleratorInfo]:
     return out
 
 
+def _run_error(label: str, exc: Exception) -> ModelError | None:
+    """The edgeinfer error for an exception out of ``InferenceSession.run``; ``None`` for a foreign one."""
+    detail = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return ModelError(f"{label}: out of memory while running the model ({detail}). Give it smaller "
+                          "inputs, or run it where more memory is free.")
+    if not type(exc).__module__.startswith("onnxruntime"):
+        return None
+    if type(exc).__name__ == "InvalidArgument":
+        return InputError(f"{label}: ONNX Runtime refused the input: {detail}")
+    return ModelError(f"{label}: the model failed while running: {detail}. The graph is inconsistent (e.g. a "
+                      "layer whose channels do not match its input): export the model again.")
+
+
 class OnnxBackend:
     """An ONNX Runtime session for one model on one execution provider."""
 
     FORMAT = "onnx"
     ACCELERATORS = tuple(ORT_PROVIDERS)
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, *, label: str = "<bytes>") -> None:
         self._session = session
+        self.label = label
         self.inputs = [_spec(a) for a in session.get_inputs()]
         self.outputs = [_spec(a) for a in session.get_outputs()]
         self._in_names = [s.name for s in self.inputs]
@@ -139,12 +154,29 @@ class OnnxBackend:
                 f"{provider} did not initialise (ONNX Runtime fell back to "
                 f"{session.get_providers()[0]}); check its libraries (CUDA, TensorRT, OpenVINO)."
             )
-        return cls(session)
+        try:
+            return cls(session, label=model_file.label)
+        except UnicodeDecodeError as exc:  # a tensor name or symbolic dimension that is not UTF-8
+            raise ModelError(f"{model_file.label}: the model's inputs or outputs carry names that are not "
+                             f"UTF-8 text ({exc}); the file is corrupt. Export or copy it again.") from exc
 
     def run(self, feeds: list[np.ndarray], *, raw: bool = False) -> list[np.ndarray]:
+        """Run one inference (see :meth:`Backend.run`).
+
+        Raises:
+            InputError: ONNX Runtime refuses an input (``InvalidArgument``: its shape or type).
+            ModelError: the graph fails while it runs (``Fail``, ``RuntimeException`` ..., memory).
+        """
         if self._quant.inputs:
             feeds = self._quant.feeds(feeds)
-        results: list[np.ndarray] = self._session.run(self._out_names, dict(zip(self._in_names, feeds, strict=True)))
+        try:
+            results: list[np.ndarray] = self._session.run(self._out_names,
+                                                          dict(zip(self._in_names, feeds, strict=True)))
+        except Exception as exc:  # onnxruntime raises its own pybind11 exception types
+            error = _run_error(self.label, exc)
+            if error is None:
+                raise
+            raise error from exc
         return results if raw or not self._quant.outputs else self._quant.results(results)
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from edgeinfer.backends.tflite_runtime import (
     distribution,
     find_tflite_runtime,
 )
-from edgeinfer.errors import AcceleratorError, ModelError
+from edgeinfer.errors import AcceleratorError, InputError, ModelError
 from edgeinfer.formats.tflite_file import EDGETPU_CUSTOM_OP, TFLiteFile
 from edgeinfer.types import TensorSpec
 
@@ -36,8 +36,10 @@ def _spec(detail: dict[str, Any]) -> TensorSpec:
     if shape is None or len(shape) == 0:
         shape = detail["shape"]
     scale, zero_point = detail.get("quantization", (0.0, 0))
-    quant = (float(scale), int(zero_point)) if scale else None
-    return TensorSpec(detail["name"], tuple(int(d) for d in shape), np.dtype(detail["dtype"]), quant)
+    dtype = np.dtype(detail["dtype"])
+    # LiteRT ignores quantization parameters on float tensors; so does edgeinfer.
+    quant = (float(scale), int(zero_point)) if scale and dtype.kind in "iu" else None
+    return TensorSpec(detail["name"], tuple(int(d) for d in shape), dtype, quant)
 
 
 def check_custom_ops(model_file: TFLiteFile, step: PlanStep) -> None:
@@ -64,9 +66,10 @@ class TFLiteBackend:
     # Fastest first. An Edge TPU runs only models compiled for it; the rest run anything.
     ACCELERATORS = ("edgetpu", "gpu", "nnapi", "xnnpack", "cpu")
 
-    def __init__(self, interpreter: Any, runtime: TFLiteRuntime) -> None:
+    def __init__(self, interpreter: Any, runtime: TFLiteRuntime, *, label: str = "<bytes>") -> None:
         self._interpreter = interpreter
         self.runtime = runtime
+        self.label = label
         details_in = interpreter.get_input_details()
         details_out = interpreter.get_output_details()
         self.inputs = [_spec(d) for d in details_in]
@@ -116,20 +119,34 @@ class TFLiteBackend:
         try:
             interpreter = runtime.module.Interpreter(**kwargs)
             interpreter.allocate_tensors()
-        except (RuntimeError, ValueError) as exc:
+            # Reading the tensor details parses each tensor's quantization, which can fail too.
+            return cls(interpreter, runtime, label=model_file.label)
+        except (RuntimeError, ValueError, MemoryError) as exc:
             raise _model_error(model_file, runtime, exc) from exc
-        return cls(interpreter, runtime)
 
     def run(self, feeds: list[np.ndarray], *, raw: bool = False) -> list[np.ndarray]:
+        """Run one inference (see :meth:`Backend.run`).
+
+        Raises:
+            InputError: the interpreter refuses an input (its shape or type).
+            ModelError: the model fails while it runs (a kernel's check, memory).
+        """
         if self._quant.inputs:
             feeds = self._quant.feeds(feeds)
         interpreter = self._interpreter
-        for i, (index, array) in enumerate(zip(self._in_index, feeds, strict=True)):
-            if array.shape != self._in_shape[i]:
-                self._resize(i, array.shape)
-            interpreter.set_tensor(index, array)
-        interpreter.invoke()
-        results = [interpreter.get_tensor(index) for index in self._out_index]
+        try:
+            for i, (index, array) in enumerate(zip(self._in_index, feeds, strict=True)):
+                if array.shape != self._in_shape[i]:
+                    self._resize(i, array.shape)
+                interpreter.set_tensor(index, array)
+        except (ValueError, RuntimeError) as exc:  # a shape the model cannot take (resize or allocation)
+            raise InputError(f"{self.label}: the interpreter refused the input: {_first_line(exc)}") from exc
+        try:
+            interpreter.invoke()
+            results = [interpreter.get_tensor(index) for index in self._out_index]
+        except (RuntimeError, ValueError, MemoryError) as exc:
+            raise ModelError(f"{self.label}: the model failed while running: {_first_line(exc)}. The file is "
+                             "inconsistent (an operator's check failed): convert or export it again.") from exc
         return results if raw or not self._quant.outputs else self._quant.results(results)
 
     def _resize(self, i: int, shape: tuple[int, ...]) -> None:
@@ -173,9 +190,13 @@ def _load_delegate(runtime: TFLiteRuntime, step: PlanStep) -> Any:
         ) from exc
 
 
-def _model_error(model_file: TFLiteFile, runtime: TFLiteRuntime, exc: Exception) -> ModelError:
+def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    detail = text[0] if text else type(exc).__name__
+    return text[0] if text else type(exc).__name__
+
+
+def _model_error(model_file: TFLiteFile, runtime: TFLiteRuntime, exc: Exception) -> ModelError:
+    detail = _first_line(exc)
     if "custom op" in str(exc).lower() or "unresolved" in str(exc).lower():
         ops = ", ".join(model_file.custom_ops()) or "unknown"
         return ModelError(

@@ -18,11 +18,15 @@ from edgeinfer.errors import ModelError
 if TYPE_CHECKING:
     from edgeinfer.formats.tflite_metadata import ModelMetadata
 
-__all__ = ["ModelFile", "Shape", "open_model_file"]
+__all__ = ["MAX_TENSOR_BYTES", "ModelFile", "Shape", "format_bytes", "open_model_file"]
 
 log = logging.getLogger("edgeinfer.card")
 
 Shape = tuple[int, ...]
+# The largest tensor a file may declare (1 GiB). A 4K float32 RGB image is 100 MB; a shape
+# such as [1, 3, 2147483648, 32] comes from a corrupt or hostile file, and allocating its
+# inputs for a first inference would fail with MemoryError (or exhaust a small device).
+MAX_TENSOR_BYTES = 1 << 30
 _SHAPE_ERRORS = (ValueError, IndexError, TypeError, UnicodeDecodeError)
 
 _ARTICLE_NAME = {"onnx": "an ONNX", "tflite": "a TFLite"}
@@ -116,6 +120,16 @@ class ModelFile:
         """Build a ``ModelError`` that names this file, the problem and the fix."""
         tail = f" {fix}" if fix else ""
         return ModelError(f"{self.label}: {problem}.{tail}")
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes as text with a binary unit: ``768 GiB``, ``1 GiB``, ``12 KiB``."""
+    value, unit = float(n), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if value < 1024 or unit == "EiB":
+            break
+        value /= 1024
+    return f"{value:.3g} {unit}"
 
 
 def detect_kind(data: bytes, suffix: str) -> str | None:

@@ -2,8 +2,13 @@
 
 The ModelProto fields used here: 7 ``graph`` (must be present), 8 ``opset_import``,
 14 ``metadata_props`` (``StringStringEntryProto``: 1 key, 2 value). Tensor shapes:
-GraphProto.input 11, output 12; ValueInfoProto.type 2; TypeProto.tensor_type 1;
-Tensor.shape 2; TensorShapeProto.dim 1; Dimension.dim_value 1.
+GraphProto.input 11, output 12; ValueInfoProto.name 1, type 2; TypeProto.tensor_type 1;
+Tensor.elem_type 1, shape 2; TensorShapeProto.dim 1; Dimension.dim_value 1.
+
+Validation reads the metadata (UTF-8 text, as protobuf strings must be) and the declared
+input shapes: no negative dimension, no input over
+:data:`~edgeinfer.formats.MAX_TENSOR_BYTES` (edgeinfer allocates inputs for a first
+inference, and ONNX Runtime would only fail once it runs).
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from edgeinfer.formats import ModelFile, Shape, ultralytics
+from edgeinfer.formats import MAX_TENSOR_BYTES, ModelFile, Shape, format_bytes, ultralytics
 
 __all__ = ["OnnxFile", "iter_fields"]
 
 _GRAPH, _METADATA = 7, 14
 _GRAPH_INPUT, _GRAPH_OUTPUT = 11, 12
+# TensorProto.DataType -> bytes per element (others, such as STRING, count as 8).
+_ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2,
+             17: 1, 18: 1, 19: 1, 20: 1, 21: 1, 22: 1, 23: 1, 24: 1, 25: 1}
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -77,14 +85,29 @@ def _sub(data: bytes, number: int) -> bytes:
     return next((v for f, _, _, _, v in iter_fields(data) if f == number and isinstance(v, bytes)), b"")
 
 
+def _signed(n: int) -> int:
+    """An int64 field read as an unsigned varint, back to its sign."""
+    return n - (1 << 64) if n >= 1 << 63 else n
+
+
 def _value_shape(value_info: bytes) -> Shape:
     shape = _sub(_sub(_sub(value_info, 2), 1), 2)
     dims = []
     for field, _, _, _, dim in iter_fields(shape):
         if field == 1 and isinstance(dim, bytes):
             dim_value = next((v for f, _, _, _, v in iter_fields(dim) if f == 1 and isinstance(v, int)), -1)
-            dims.append(int(dim_value))
+            dims.append(_signed(int(dim_value)))
     return tuple(dims)
+
+
+def _value_itemsize(value_info: bytes) -> int:
+    tensor_type = _sub(_sub(value_info, 2), 1)
+    elem_type = next((v for f, _, _, _, v in iter_fields(tensor_type) if f == 1 and isinstance(v, int)), 1)
+    return _ITEMSIZE.get(int(elem_type), 8)
+
+
+def _value_name(value_info: bytes) -> str:
+    return _sub(value_info, 1).decode("utf-8", "replace")
 
 
 def _encode_varint(n: int) -> bytes:
@@ -117,6 +140,32 @@ class OnnxFile(ModelFile):
             ) from None
         if _GRAPH not in fields:
             raise self.error("ONNX file has no graph", "Export the model again.")
+        try:
+            self.metadata()
+            inputs = [(_value_name(v), _value_shape(v), _value_itemsize(v)) for v in self._graph_values(_GRAPH_INPUT)]
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise self.error(f"the ONNX model's metadata or inputs are corrupt ({exc})",
+                             "Export or copy it again.") from None
+        for name, shape, itemsize in inputs:
+            self._check_input(name, shape, itemsize)
+
+    def _graph_values(self, number: int) -> list[bytes]:
+        """The graph's ``input`` (11) or ``output`` (12) ValueInfoProto messages."""
+        return [v for f, _, _, _, v in iter_fields(_sub(self.data, _GRAPH)) if f == number and isinstance(v, bytes)]
+
+    def _check_input(self, name: str, shape: Shape, itemsize: int) -> None:
+        if any(d < -1 for d in shape):
+            raise self.error(f"input {name!r} is declared with a negative dimension {list(shape)}",
+                             "The file is corrupt: export the model again.")
+        size = itemsize
+        for d in shape:
+            size *= max(d, 1)
+        if size > MAX_TENSOR_BYTES:
+            raise self.error(
+                f"input {name!r} is declared as {list(shape)}, {format_bytes(size)}: more than the "
+                f"{format_bytes(MAX_TENSOR_BYTES)} edgeinfer allows for one tensor",
+                "The file is corrupt, or the model was exported with a wrong input size: export it "
+                "again with the input size it runs at.")
 
     def metadata(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -127,12 +176,8 @@ class OnnxFile(ModelFile):
         return out
 
     def _read_shapes(self) -> tuple[list[Shape], list[Shape]]:
-        inputs: list[Shape] = []
-        outputs: list[Shape] = []
-        for field, _, _, _, value in iter_fields(_sub(self.data, _GRAPH)):
-            if field in (_GRAPH_INPUT, _GRAPH_OUTPUT) and isinstance(value, bytes):
-                (inputs if field == _GRAPH_INPUT else outputs).append(_value_shape(value))
-        return inputs, outputs
+        return ([_value_shape(v) for v in self._graph_values(_GRAPH_INPUT)],
+                [_value_shape(v) for v in self._graph_values(_GRAPH_OUTPUT)])
 
     def ultralytics_metadata(self) -> dict[str, Any] | None:
         return ultralytics.from_literal_props(self.metadata(), self.label)

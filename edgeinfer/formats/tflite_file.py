@@ -3,7 +3,8 @@
 The flatbuffer schema module ships inside LiteRT (``ai_edge_litert.schema_py_generated``)
 and TensorFlow; with neither (a bare ``tflite_runtime`` install) only the header is
 checked. Walking the model with the Python accessors is bounds-checked, so a truncated
-or corrupt file raises here instead of crashing the native interpreter.
+or corrupt file raises here instead of crashing the native interpreter; the graph's
+structure (indices, buffers, shapes, dataflow) is checked by :mod:`.tflite_checks`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from edgeinfer.errors import MissingDependencyError
 from edgeinfer.formats import ModelFile, Shape, ultralytics
+from edgeinfer.formats.tflite_checks import GraphError, check_graph
 from edgeinfer.formats.tflite_metadata import METADATA_NAME, ModelMetadata, parse_metadata
 
 __all__ = ["EDGETPU_CUSTOM_OP", "TFLiteFile", "load_schema"]
@@ -56,46 +58,18 @@ class TFLiteFile(ModelFile):
         if root + 4 > len(self.data):
             raise self.error("the file is truncated or corrupt (root table outside the file)",
                              "Export or copy it again.")
-        model = self._root()
-        if model is None:
-            return
+        schema = load_schema()
+        if schema is None:
+            return  # a bare tflite_runtime install: only the header is checked (module docstring)
         try:
-            self._walk(model)
+            check_graph(schema.Model.GetRootAs(self.data, 0), schema, len(self.data))
+        except GraphError as exc:
+            raise self.error(f"the TFLite graph is inconsistent: {exc}",
+                             "The file is corrupt or was written by a broken tool: convert or export "
+                             "the model again.") from None
         except _WALK_ERRORS as exc:
             raise self.error(f"the TFLite flatbuffer is truncated or corrupt ({exc})",
                              "Export or copy it again.") from None
-
-    def _walk(self, model: Any) -> None:
-        n_buffers = model.BuffersLength()
-        for i in range(n_buffers):
-            buf = model.Buffers(i)
-            if buf.Offset() > 1:  # buffer stored after the flatbuffer (models > 2 GB)
-                if buf.Offset() + buf.Size() > len(self.data):
-                    raise ValueError(f"buffer {i} lies outside the file")
-            elif buf.DataLength():
-                data = buf.DataAsNumpy()
-                if data.size != buf.DataLength():
-                    raise ValueError(f"buffer {i} is cut short")
-        n_codes = model.OperatorCodesLength()
-        for i in range(n_codes):
-            model.OperatorCodes(i).CustomCode()
-        if model.SubgraphsLength() < 1:
-            raise ValueError("no subgraph")
-        for s in range(model.SubgraphsLength()):
-            graph = model.Subgraphs(s)
-            n_tensors = graph.TensorsLength()
-            for t in range(n_tensors):
-                tensor = graph.Tensors(t)
-                if tensor.Buffer() >= max(n_buffers, 1):
-                    raise ValueError(f"tensor {t} points to a missing buffer")
-                tensor.ShapeAsNumpy()
-            for o in range(graph.OperatorsLength()):
-                op = graph.Operators(o)
-                if op.OpcodeIndex() >= n_codes:
-                    raise ValueError(f"operator {o} has an unknown opcode")
-                ios = np.concatenate([np.atleast_1d(op.InputsAsNumpy()), np.atleast_1d(op.OutputsAsNumpy())])
-                if ios.size and ios.max() >= n_tensors:
-                    raise ValueError(f"operator {o} uses a missing tensor")
 
     @property
     def edgetpu_compiled(self) -> bool:

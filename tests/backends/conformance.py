@@ -6,6 +6,7 @@ tiny models and the runtime itself as the reference:
 - ``float_model()`` and ``quantized_model(tmp_path)``: model bytes;
 - ``direct(model, feeds)``: the outputs of the runtime called directly (native dtypes);
 - ``unrunnable_model()``: bytes that pass the format's checks but the runtime refuses;
+- ``failing_model()``: bytes that load, and whose first inference fails inside the runtime;
 - ``absent_step()``: a plan step for a declared accelerator that cannot be used here.
 """
 
@@ -45,6 +46,9 @@ class BackendConformance:
         raise NotImplementedError
 
     def unrunnable_model(self) -> bytes:
+        raise NotImplementedError
+
+    def failing_model(self) -> bytes:
         raise NotImplementedError
 
     def absent_step(self) -> PlanStep:
@@ -154,6 +158,15 @@ class BackendConformance:
         with pytest.raises(ModelError) as err:
             self.open(self.unrunnable_model())
         assert "<bytes>" in str(err.value)
+
+    def test_a_model_that_fails_while_running_is_a_model_error(self) -> None:
+        backend = self.open(self.failing_model())
+        try:
+            with pytest.raises(ModelError, match=r"<bytes>: the model failed while running: .*again") as err:
+                backend.run(random_feeds(backend.inputs))
+            assert not isinstance(err.value, ValueError)  # not an InputError: the input was right
+        finally:
+            backend.close()
 
     def test_an_accelerator_that_cannot_be_used_is_an_accelerator_error(self) -> None:
         step = self.absent_step()

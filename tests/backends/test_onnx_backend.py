@@ -10,6 +10,7 @@ import pytest
 from devices.types import PlanStep
 from tests.backends.conformance import BackendConformance
 from tests.model_factory import onnx_cnn_bytes, onnx_int8_path, onnx_unknown_op_bytes
+from tests.model_mutations import onnx_edit, set_dims
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -30,6 +31,9 @@ class TestOnnxBackend(BackendConformance):
 
     def unrunnable_model(self) -> bytes:
         return onnx_unknown_op_bytes()
+
+    def failing_model(self) -> bytes:
+        return onnx_edit(onnx_cnn_bytes(), set_dims("input", 0, [1, 4, 16, 16]))[0]  # 4 channels into 3
 
     def absent_step(self) -> PlanStep:
         # Not in the CPU or CUDA builds of onnxruntime: ONNX Runtime would quietly use the CPU.

@@ -10,6 +10,7 @@ import pytest
 from devices.types import PlanStep
 from tests.backends.conformance import BackendConformance
 from tests.model_factory import tflite_bytes, tflite_with_custom_op
+from tests.model_mutations import drop_weights, tflite_edit
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
@@ -35,6 +36,9 @@ class TestTFLiteBackend(BackendConformance):
 
     def unrunnable_model(self) -> bytes:
         return tflite_with_custom_op(tflite_bytes("none"), "NoSuchCustomOp")
+
+    def failing_model(self) -> bytes:
+        return tflite_edit(tflite_bytes("none"), drop_weights)[0]
 
     def absent_step(self) -> PlanStep:
         return PlanStep("gpu", "tflite", "try", "test", library="/nonexistent/libtensorflowlite_gpu_delegate.so")

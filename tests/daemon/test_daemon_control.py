@@ -18,6 +18,7 @@ import yaml
 
 from edgeinfer.card import write
 from tests.daemon.helpers import finish, make_model, make_video, produced, start_daemon, write_config
+from tests.model_mutations import drop_weights, set_op_index, tflite_edit
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -131,6 +132,7 @@ def test_remote_commands_pause_resume_and_guarded_model_switch(
         assert not traversal["ok"] and "outside the allowed folder" in traversal["message"]
         wrong = commander.send(wait_for, cmd="model", path="other.tflite", sha256="1" * 64)
         assert not wrong["ok"] and "sha256" in wrong["message"]
+        assert digest not in wrong["message"]  # the reply does not disclose the file's real hash
         assert not commander.send(wait_for, cmd="explode")["ok"]
         switched = commander.send(wait_for, cmd="model", path="other.tflite", sha256=digest)
         assert switched["ok"], switched
@@ -138,6 +140,45 @@ def test_remote_commands_pause_resume_and_guarded_model_switch(
         assert wait_for(lambda: len(produced(folder)) > before + 5, timeout_s=15)
         labels = {t["label"] for e in produced(folder)[before:] for t in e["result"]["top"]}
         assert labels == {"w", "x", "y", "z"}
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code, err = finish(daemon)
+        commander.close()
+    assert code == 0, err
+
+
+def _written_twice(model: Any) -> str:
+    """The last operator also writes the first one's output (LiteRT aborted on such files)."""
+    operators = model.subgraphs[0].operators
+    return set_op_index(0, len(operators) - 1, "outputs", 0, int(operators[0].outputs[0]))(model)
+
+
+def test_remote_switch_to_a_bad_file_is_refused_and_the_running_model_kept(
+    folder: Path, mosquitto: Any, wait_for: Any
+) -> None:
+    models = folder / "models"
+    models.mkdir()
+    base = (folder / "cls.tflite").read_bytes()
+    bad = {"negative.tflite": (set_op_index(0, 0, "inputs", 0, -5), "names tensor -5"),
+           "twice.tflite": (_written_twice, "which operator 0 writes already"),
+           "no_weights.tflite": (drop_weights, "failed while running")}
+    for name, (edit, _) in bad.items():
+        (models / name).write_bytes(tflite_edit(base, edit)[0])
+    config = write_config(folder, mosquitto, source="clip.mp4", device_id="cam-bad",
+                          stream_extra={"loop": True}, control={"model_dir": "models"})
+    commander = Commander(mosquitto, "cam-bad")
+    daemon = start_daemon(config)
+    try:
+        assert wait_for(lambda: len(produced(folder)) >= 5, timeout_s=30)
+        for name, (_, words) in bad.items():
+            digest = hashlib.sha256((models / name).read_bytes()).hexdigest()
+            reply = commander.send(wait_for, cmd="model", path=name, sha256=digest)
+            assert not reply["ok"] and words in reply["message"], reply
+            assert daemon.poll() is None, "the daemon died on a model command"
+            before = len(produced(folder))
+            assert wait_for(lambda b=before: len(produced(folder)) > b + 5, timeout_s=15)  # still publishing
+        labels = {t["label"] for e in produced(folder)[-5:] for t in e["result"]["top"]}
+        assert labels == {"a", "b", "c", "d"}  # the running model's labels
     finally:
         daemon.send_signal(signal.SIGTERM)
         code, err = finish(daemon)
