@@ -12,7 +12,9 @@ __all__ = ["command"]
 
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False), required=False)
-@click.option("--check", is_flag=True, help="Only validate the config and exit (0 valid, 78 invalid).")
+@click.option("--check", is_flag=True, help=(
+    "Validate the config, check that model and source files (and cameras) exist and that each "
+    "model loads, then exit (0 valid, else the code run would exit with); nothing is opened."))
 @click.option("--schema", is_flag=True, help="Print the config's JSON schema (for editors) and exit.")
 def command(config: str | None, check: bool, schema: bool) -> None:
     """Run streams -> models -> sinks from CONFIG until stopped (SIGTERM) or every source ends.
@@ -28,7 +30,11 @@ def command(config: str | None, check: bool, schema: bool) -> None:
     if config is None:
         raise click.UsageError("CONFIG is required (or use --schema)")
     if check:
+        from edgeinfer.preflight import check_config
+
         loaded = load_config(config)
+        for line in check_config(loaded):
+            click.echo(f"  {line}")
         click.echo(f"{config}: valid ({len(loaded.streams)} stream(s), sinks: "
                    f"{', '.join(s.type for s in loaded.sinks)})")
         return
