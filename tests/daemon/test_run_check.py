@@ -77,3 +77,12 @@ def test_urls_and_pi_cameras_are_not_opened_and_folders_are_counted(folder: Path
     code, out, err = check(folder, source=source)
     assert code == 0, err
     assert f"streams.0 (front).source: {line}" in out
+
+
+def test_keys_only_checks_no_files_and_needs_check(folder: Path) -> None:
+    config = write_config(folder, NO_BROKER, source="/dev/video9", stream_extra={"model": "elsewhere.tflite"})
+    keys_only = CliRunner().invoke(cli, ["run", "--check", "--keys-only", str(config)])
+    assert keys_only.exit_code == 0, keys_only.stderr
+    assert keys_only.stdout.splitlines() == [f"{config}: valid (1 stream(s), sinks: mqtt, jsonl)"]
+    alone = CliRunner().invoke(cli, ["run", "--keys-only", str(config)])
+    assert alone.exit_code == 2 and "--keys-only goes with --check" in alone.stderr
