@@ -9,7 +9,9 @@ is a message :class:`~edgeinfer.sinks.Connection` (the MQTT sink).
 
 SIGTERM/SIGINT stop the sources, finish in-flight frames, flush the queue and exit 0;
 SIGHUP reloads the config without dropping the MQTT session. When every source is finite
-(files, folders) and has ended, the daemon flushes and exits 0.
+(files, folders) and has ended, the daemon flushes and exits 0, or 75 (``SinkError``) when
+results are still undelivered (the broker was not reached): they stay queued on disk for
+the next start, and 75 tells the supervisor to retry.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ from edgeinfer.control import (
     parse_command,
     resolve_model_switch,
 )
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.errors import EdgeInferError, SinkError
 from edgeinfer.health import health_document, publish_health
-from edgeinfer.sinks import Connection, SinkContext, build_sink
+from edgeinfer.sinks import Connection, SinkContext, build_sink, undelivered
 from edgeinfer.sinks.live import LiveFrames, LiveSinkConfig
 
 __all__ = ["Daemon", "run_daemon"]
@@ -98,6 +100,8 @@ class Daemon:
         self._commands: queue.Queue[bytes] = queue.Queue()
         self._paused = False
         self._http: Any = None
+        self._ended = False  # every source ended (a finite run), not a stop
+        self._left: list[str] = []  # what the sinks could not deliver before closing
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -117,6 +121,7 @@ class Daemon:
 
         Raises:
             EdgeInferError: start-up failed (bad model, missing camera, broker refused ...).
+            SinkError: every source ended but results were left undelivered (exit 75).
         """
         restore = self._install_signal_handlers()
         try:
@@ -127,6 +132,11 @@ class Daemon:
         finally:
             self._shutdown()
             restore()
+        if self._left:
+            left = "; ".join(self._left)
+            if self._ended:
+                raise SinkError(f"every source has ended, but results were not delivered: {left}")
+            log.warning("stopped with results not delivered: %s", left)
         return 0
 
     def _install_signal_handlers(self) -> Any:
@@ -156,6 +166,7 @@ class Daemon:
                 next_health = time.monotonic() + self.config.health_interval_s
             if self._streams and all(s.pipeline.finished for s in self._streams.values()):
                 log.info("every source has ended; flushing and exiting")
+                self._ended = True
                 break
             self._stop.wait(POLL_S)
 
@@ -165,7 +176,7 @@ class Daemon:
         self._streams.clear()
         if self.connection is not None:
             self.publish_health()
-        self._close_sinks(keep=[])
+        self._left = self._close_sinks(keep=[])
         self._sinks.clear()
         if self._http is not None:
             self._http.stop()
@@ -194,17 +205,21 @@ class Daemon:
             self.commands = (CommandChannel(connection, config.device_id, self._commands.put)
                              if connection is not None and config.control.enabled else None)
 
-    def _close_sinks(self, keep: list[Any]) -> None:
-        """Flush and close each running sink once, except those in ``keep``."""
+    def _close_sinks(self, keep: list[Any]) -> list[str]:
+        """Flush and close each running sink once, except those in ``keep``; returns what
+        the sinks that did not flush in time still held (:func:`~edgeinfer.sinks.undelivered`)."""
         closed: list[Any] = []
+        left: list[str] = []
         for sink in self._sinks:
             if any(sink is k for k in keep) or any(sink is c for c in closed):
                 continue
             closed.append(sink)
             try:
-                sink.flush(STOP_TIMEOUT_S)
+                if not sink.flush(STOP_TIMEOUT_S):
+                    left.append(undelivered(sink))
             finally:
                 sink.close()
+        return left
 
     def _start_streams(self, config: DaemonConfig) -> None:
         for stream_config in config.streams:
@@ -246,8 +261,11 @@ class Daemon:
             stream.model.close()
 
     def _start_http(self) -> None:
+        """Serve the local page and API (:mod:`edgeinfer.serve`) from a background thread."""
         if self.config.http is None or self.live is None:
             return
+        from edgeinfer.serve import create_app, start_in_thread
+
         http = self.config.http
         token = None if http.token is None else http.token.get_secret_value()
 
@@ -255,7 +273,10 @@ class Daemon:
             first = next(iter(self._streams.values()), None)
             return None if first is None else first.model
 
-        self._http = HttpThread(current_model, host=http.host, port=http.port, token=token, live=self.live)
+        # start_in_thread ends open MJPEG streams before uvicorn's graceful shutdown, so a
+        # watcher never holds the daemon up; it returns once the port listens.
+        self._http = start_in_thread(create_app(current_model, token=token, live=self.live), http.host, http.port)
+        log.info("live view on %s", self._http.url)
 
     # -- health, reload, commands ---------------------------------------------------------
 
@@ -352,30 +373,15 @@ class Daemon:
     def _switch_model(self, switch: ModelSwitch) -> str:
         stream = self._streams[switch.stream]
         stream_config = next(s for s in self.config.streams if s.name == switch.stream)
-        model = load_switched_model(switch, accelerator=stream_config.accelerator, threads=stream_config.threads)
+        try:
+            model = load_switched_model(switch, accelerator=stream_config.accelerator, threads=stream_config.threads)
+        except EdgeInferError as exc:  # the running model was not touched
+            reason = str(exc).removeprefix(f"{switch.path.name}: ")
+            raise CommandError(f"{switch.path.name} refused, stream {switch.stream} keeps running "
+                               f"{stream.model.name}: {reason}") from exc
         self._stop_stream(stream)
         self._streams[switch.stream] = self._start_stream(stream_config, self.config, model=model)
         return f"stream {switch.stream} now runs {switch.path.name} (sha256 {switch.sha256[:12]}...)"
-
-
-class HttpThread:
-    """The local web page and API (:mod:`edgeinfer.serve`) served from a background thread."""
-
-    def __init__(self, model_provider: Any, *, host: str, port: int, token: str | None, live: Any) -> None:
-        from edgeinfer.serve import create_app, start_in_thread
-
-        # start_in_thread ends open MJPEG streams before uvicorn's graceful shutdown, so a
-        # watcher never holds the daemon up; it returns once the port listens.
-        self.server = start_in_thread(create_app(model_provider, token=token, live=live), host, port)
-        log.info("live view on %s", self.server.url)
-
-    @property
-    def url(self) -> str:
-        """Where the page is served (the real port when 0 was asked for)."""
-        return str(self.server.url)
-
-    def stop(self) -> None:
-        self.server.stop()
 
 
 def run_daemon(config_path: str | Path) -> int:

@@ -98,6 +98,11 @@ class Broker:
         # mosquitto 2.0.11 stops draining a subscriber's queue of QoS 2 publications once its
         # 20-message in-flight window has filled; no window avoids that broker bug.
         lines.append("max_inflight_messages 0")
+        # A persistent subscriber that reconnects after a broker restart later than the device
+        # (its reconnect delay is 1 s) is an offline session meanwhile, and mosquitto keeps
+        # only 1000 messages for one by default: the rest of the device's catch-up from its
+        # disk queue would be dropped by the broker, not lost by us. No cap in the tests.
+        lines.append("max_queued_messages 0")
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to 'mosquitto' and cannot read tmp files
         lines += [f"persistence {'true' if persistence else 'false'}"]

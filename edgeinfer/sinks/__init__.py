@@ -46,11 +46,12 @@ from edgeinfer.sinks.base import (
     SinkContext,
     encode_envelope,
     make_envelope,
+    undelivered,
 )
 
 __all__ = [
     "BaseSink", "Connection", "Sink", "SinkConfig", "SinkContext", "SinkRegistry", "build_sink", "encode_envelope",
-    "make_envelope", "registry",
+    "make_envelope", "registry", "undelivered",
 ]
 
 log = logging.getLogger(__name__)

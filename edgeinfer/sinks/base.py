@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "BaseSink", "Connection", "Sink", "SinkConfig", "SinkContext", "SinkCounters", "encode_envelope", "make_envelope",
+    "undelivered",
 ]
 
 
@@ -223,3 +224,17 @@ def encode_envelope(envelope: Mapping[str, Any]) -> bytes:
         TypeError: a value cannot be represented in JSON.
     """
     return json.dumps(envelope, separators=(",", ":"), default=_to_json_value).encode()
+
+
+def undelivered(sink: Any) -> str:
+    """Say what a sink that did not flush in time still holds, for the exit message.
+
+    A sink with a ``queue_path`` (MQTT) keeps its rows there for the next start; the
+    others (webhook) lose what they hold when the process ends.
+    """
+    stats = sink.stats() if hasattr(sink, "stats") else {}
+    count = int(stats.get("queued", 0))
+    where = getattr(sink, "queue_path", None)
+    if where is not None:
+        return f"{sink!r} still has {count} result(s) queued on disk in {where}; they will be sent on the next start"
+    return f"{sink!r} could not deliver {count} result(s); they are lost"

@@ -29,6 +29,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -215,6 +216,11 @@ class MqttSink(BaseSink):
         values["inflight"] = self._forwarder.inflight
         values["connected"] = int(self.connected)
         return values
+
+    @property
+    def queue_path(self) -> Path:
+        """The queue file: results not yet acknowledged wait there, across restarts."""
+        return self._queue.path
 
     @property
     def connected(self) -> bool:

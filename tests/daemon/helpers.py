@@ -78,10 +78,16 @@ def finish(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> tuple[int, s
 
 
 def produced(folder: Path, name: str = "produced.jsonl") -> list[dict[str, Any]]:
+    """The whole records of a JSON-lines file that a running daemon may still be writing.
+
+    A last line without its newline is not written yet (the kernel may copy a line across a
+    page boundary while we read): it is left for the next read, as ``tail -f`` would.
+    """
     path = folder / name
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    whole, _, _ = path.read_bytes().rpartition(b"\n")
+    return [json.loads(line) for line in whole.decode().splitlines() if line.strip()]
 
 
 def keys(envelopes: list[dict[str, Any]]) -> list[tuple[int, float]]:

@@ -77,7 +77,8 @@ def test_broker_down_mid_stream_loses_nothing(
         code, err = finish(daemon)
     assert code == 0, err
     made = keys(produced(folder))
-    assert wait_for(lambda: len(received(sub.payloads())) >= len(made), timeout_s=20)
+    assert wait_for(lambda: len(received(sub.payloads())) >= len(made), timeout_s=20), (
+        f"{len(received(sub.payloads()))} of {len(made)} received; daemon log:\n{err[-4000:]}")
     assert received(sub.payloads()) == made  # every result, once, in order
 
 
