@@ -160,7 +160,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     rounds, seconds = (2, 2) if quick else (4, 5)
     use_wrk = shutil.which("wrk") is not None
     ours_port, base_port = _free_port(), _free_port()
-    ours_cmd = [sys.executable, "-m", "edgeinfer", "serve", str(model), "--port", str(ours_port)]
+    ours_cmd = [sys.executable, "-m", "edgeinfer", "serve", str(model), "--port", str(ours_port), "--no-access-log"]
     base_cmd = [sys.executable, str(HERE / "serve_baseline.py"), str(model), "--port", str(base_port),
                 "--threads", threads]
     urls = {"ours": f"http://127.0.0.1:{ours_port}/v1/predict", "base": f"http://127.0.0.1:{base_port}/predict"}

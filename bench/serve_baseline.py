@@ -2,7 +2,8 @@
 
 What a user would write by hand instead of ``edgeinfer serve``: decode the body with OpenCV,
 resize and scale it to the model input, run the session, answer the top class as JSON.
-No batching, no limits, no token. Same session options as edgeinfer's (threads).
+No batching, no limits, no token. The same session options as edgeinfer's ONNX backend
+(threads, no spinning of idle intra-op threads), so the row compares the serving layers.
 
 Run: ``python bench/serve_baseline.py MODEL.onnx --port 8081 [--threads N]``.
 """
@@ -24,6 +25,7 @@ from starlette.routing import Route
 def make_app(model: str, threads: int | None) -> Starlette:
     """The one-route app around an ONNX Runtime session (NCHW float input, 0..1 RGB)."""
     options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as edgeinfer/backends/onnx.py
     if threads:
         options.intra_op_num_threads = threads
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

@@ -53,8 +53,8 @@ class Classification:
     def to_dict(self) -> dict[str, Any]:
         """``{"task": "classification", "top": [{"label", "class_id", "score"}, ...]}``."""
         top = [
-            {"label": label, "class_id": int(cid), "score": round(float(score), SCORE_DECIMALS)}
-            for label, cid, score in zip(self.labels, self.class_ids, self.scores, strict=True)
+            {"label": label, "class_id": cid, "score": round(score, SCORE_DECIMALS)}
+            for label, cid, score in zip(self.labels, self.class_ids.tolist(), self.scores.tolist(), strict=True)
         ]
         return {"task": self.task, "top": top}
 

@@ -50,10 +50,25 @@ def test_cap_is_configurable_per_call_and_by_environment(monkeypatch: pytest.Mon
     assert default_max_pixels() == DEFAULT_MAX_PIXELS
 
 
-@pytest.mark.parametrize("max_pixels", [None, 10**12])
-def test_beyond_pillows_own_limit_is_still_a_clean_refusal(max_pixels: int | None) -> None:
-    with pytest.raises(ImageTooLargeError, match="declares more than 179 MP"):
-        read_image(png_bomb(20000, 20000), max_pixels=max_pixels)
+def test_a_bomb_beyond_pillows_own_limit_is_measured_exactly() -> None:
+    with pytest.raises(ImageTooLargeError, match=r"20000 x 20000 = 400\.0 MP, more than the 50 MP allowed"):
+        read_image(png_bomb(20000, 20000))
+
+
+@pytest.mark.parametrize("form", [".png", ".jpg", "progressive.jpg", ".bmp", ".webp", ".tiff"])
+def test_header_sizes_agree_with_pillow(form: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from edgeinfer.images import image_size_wh
+
+    frame = np.random.default_rng(0).integers(0, 256, (123, 321, 3), dtype=np.uint8)
+    params = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if form.startswith("progressive") else []
+    path = tmp_path / f"photo{form.removeprefix('progressive')}"
+    assert cv2.imwrite(str(path), frame, params)
+    with path.open("rb") as file:
+        assert image_size_wh(file) == (321, 123)
+    with Image.open(path) as image:
+        assert image.size == (321, 123)
 
 
 @pytest.mark.parametrize("data", [b"garbage", b"\x89PNG\r\n\x1a\n" + b"x" * 30, b"\xff\xd8\xff" + b"\0" * 40])

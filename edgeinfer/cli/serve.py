@@ -34,12 +34,15 @@ def _is_loopback(host: str) -> bool:
               help="Largest accepted upload, in MiB (larger ones get 413).")
 @click.option("--max-megapixels", default=50.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Largest accepted image (width x height, from its header, before decoding); larger get 413.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One log line per request (turn off at high request rates).")
 @click.option("--max-batch", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="Most concurrent requests run in one model call (when the model's batch dimension allows).")
 @click.option("--batch-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0, max=1000),
               help="How long a request waits for others to join its batch.")
 def command(model: str, port: int, host: str, card_path: str | None, accelerator: str, token: str | None,
-            max_body_mb: float, max_megapixels: float, max_batch: int, batch_wait_ms: float) -> None:
+            max_body_mb: float, max_megapixels: float, access_log: bool, max_batch: int,
+            batch_wait_ms: float) -> None:
     """Serve MODEL over HTTP: POST /v1/predict, GET /v1/model, /healthz, /openapi.json and a page at /.
 
     Stops gracefully on Ctrl-C or SIGTERM.
@@ -57,4 +60,4 @@ def command(model: str, port: int, host: str, card_path: str | None, accelerator
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"Serving {loaded.name} ({loaded.card.task}) on {loaded.accelerator} at http://{shown}:{port}/"
                    + (" (token required)" if token else ""), err=True)
-        serve_forever(app, host, port)
+        serve_forever(app, host, port, access_log=access_log)

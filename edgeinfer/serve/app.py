@@ -58,6 +58,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("starlette", "serve", "edgeinfer serve") from exc
 
+from edgeinfer.images import read_image
 from edgeinfer.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, MicroBatcher
 from edgeinfer.serve.guards import BearerAuthMiddleware, BodyLimitMiddleware, error_response
 from edgeinfer.serve.live import live_routes
@@ -107,7 +108,7 @@ def create_app(model_provider: Model | ModelProvider | None, *, token: str | Non
     """
     provider = _as_provider(model_provider)
     batcher = MicroBatcher(provider, max_batch=max_batch, max_wait_ms=batch_wait_ms,
-                           prepare=functools.partial(_decode, max_pixels=max_pixels)) if provider else None
+                           prepare=functools.partial(read_image, max_pixels=max_pixels)) if provider else None
     limit = max_in_flight if max_in_flight is not None else max(4 * max_batch, 16)
     state = ServeState(provider, batcher, live, token_required=token is not None, max_in_flight=limit)
 
@@ -124,12 +125,12 @@ def create_app(model_provider: Model | ModelProvider | None, *, token: str | Non
     if token is not None:
         middleware.append(Middleware(BearerAuthMiddleware, token=token, public_paths=PUBLIC_PATHS,
                                      query_token_prefixes=("/v1/streams/",)))
-    routes = [
+    routes = [  # the router tries them in order: the busiest first
+        Route("/v1/predict", predict, methods=["POST"]),
         Route("/", page, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/v1/model", model_info, methods=["GET"]),
-        Route("/v1/predict", predict, methods=["POST"]),
         *live_routes(),
     ]
     handlers: dict[Any, Any] = {ImageTooLargeError: _too_large_error, InputError: _input_error,
@@ -183,11 +184,11 @@ async def _predict(request: Request, state: ServeState, model: Model, mode: str 
     state.batcher.expect(1)  # a batch being formed may wait for this body
     try:
         data = await _image_bytes(request)
-        started = time.perf_counter()
-        pending = state.batcher.submit(data)
     finally:
         state.batcher.expect(-1)
-    result, batch_size, frame = await pending
+    started = time.perf_counter()
+    done = state.batcher.run_now(data)
+    result, batch_size, frame = done if done is not None else await state.batcher.submit(data)
     latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
     if mode == "jpeg":
         jpeg = await asyncio.to_thread(_annotated_jpeg, frame, result)
@@ -279,12 +280,6 @@ async def _upload_bytes(request: Request) -> bytes:
             if upload is not None and not isinstance(upload, str):
                 return await upload.read()
     raise InputError("the multipart upload has no file field named 'image' or 'file'")
-
-
-def _decode(data: bytes, *, max_pixels: int | None) -> np.ndarray:
-    from edgeinfer.images import read_image
-
-    return read_image(data, max_pixels=max_pixels)
 
 
 def _annotated_jpeg(frame: np.ndarray, result: Any) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ log = logging.getLogger("edgeinfer.serve")
 
 DEFAULT_MAX_BATCH = 8
 DEFAULT_MAX_WAIT_MS = 5.0
+# A batch expected to take less than this (seconds) runs on the event loop (see MicroBatcher._run).
+INLINE_MAX_S = 0.002
 # While collecting a batch the worker checks the queue this often (seconds); polling
 # avoids asyncio.wait_for on Queue.get, which can drop an item on Python 3.11.
 _POLL_S = 0.001
@@ -105,6 +108,8 @@ class MicroBatcher:
         self._batches = 0
         self._max_formed = 0
         self._expected = 0
+        self._per_item_s: dict[int, float] = {}  # the served model's last measured time per item
+        self._busy = False  # the worker holds a batch (collecting or running it)
 
     def expect(self, count: int) -> None:
         """Announce ``count`` items on their way (negative: no longer), e.g. bodies being received.
@@ -160,16 +165,47 @@ class MicroBatcher:
         while self._queue is not None and not self._queue.empty():
             _fail(self._queue.get_nowait(), ModelError("the server is stopping; the request was not run"))
 
+    def run_now(self, item: Any) -> tuple[Any, int, np.ndarray] | None:
+        """Predict ``item`` at once, on the event loop, when nothing else is waiting or running
+        and the model is known to take under ``INLINE_MAX_S``; ``None`` when it must queue.
+
+        A lone request then costs no hand-over to the worker task and back (two turns of the
+        event loop); batches still form as soon as requests overlap, and slow models always
+        go through the worker thread.
+
+        Raises:
+            EdgeInferError: whatever preparing or predicting ``item`` raised.
+        """
+        model = self._provider()
+        idle = not self._busy and (self._queue is None or self._queue.empty()) and self._expected <= 0
+        per_item = self._per_item_s.get(id(model)) if model is not None else None
+        if not idle or model is None or per_item is None or per_item >= INLINE_MAX_S:
+            return None
+        started = time.perf_counter()
+        (outcome,) = _infer(model, [item], self._prepare)
+        self._per_item_s = {id(model): time.perf_counter() - started}
+        if isinstance(outcome, BaseException):
+            raise outcome
+        self._count(1)
+        return outcome[0], 1, outcome[1]
+
+    def _count(self, ran: int) -> None:
+        if ran:
+            self._batches += 1
+            self._predictions += ran
+            self._max_formed = max(self._max_formed, ran)
+
     async def _work(self) -> None:
         assert self._queue is not None
         while True:
             jobs = [await self._queue.get()]
+            self._busy = True
             try:
                 model = self._provider()
                 if model is None:
                     raise ModelError("no model is loaded right now; try again when the stream has started")
                 jobs += await self._collect(min(self.max_batch, batch_capacity(model)) - 1)
-                outcomes = await asyncio.to_thread(_infer, model, [job.item for job in jobs], self._prepare)
+                outcomes = await self._run(model, [job.item for job in jobs])
             except asyncio.CancelledError:
                 for job in jobs:
                     _fail(job, ModelError("the server is stopping; the request was not run"))
@@ -178,11 +214,10 @@ class MicroBatcher:
                 for job in jobs:
                     _fail(job, exc)
                 continue
+            finally:
+                self._busy = False
             ran = sum(1 for outcome in outcomes if not isinstance(outcome, BaseException))
-            if ran:
-                self._batches += 1
-                self._predictions += ran
-                self._max_formed = max(self._max_formed, ran)
+            self._count(ran)
             for job, outcome in zip(jobs, outcomes, strict=True):
                 if job.future.done():  # the client went away
                     continue
@@ -190,6 +225,25 @@ class MicroBatcher:
                     job.future.set_exception(outcome)
                 else:
                     job.future.set_result((outcome[0], ran, outcome[1]))
+
+    async def _run(self, model: Model, items: list[Any]) -> list[Any]:
+        """Prepare and predict ``items``: on the event loop when the batch is known to take under
+        ``INLINE_MAX_S``, else on a worker thread.
+
+        Handing a batch to a thread and back costs two wake-ups across threads; for a model
+        that takes a fraction of a millisecond that hand-over was half of each request here
+        (``bench/bench_serve.py``), while blocking the loop that briefly costs nothing. The
+        estimate is each model's last measured time per item (lock waits included), so a
+        slow or busy model goes back to the thread by itself.
+        """
+        per_item = self._per_item_s.get(id(model))
+        started = time.perf_counter()
+        if per_item is not None and per_item * len(items) < INLINE_MAX_S:
+            outcomes = _infer(model, items, self._prepare)
+        else:
+            outcomes = await asyncio.to_thread(_infer, model, items, self._prepare)
+        self._per_item_s = {id(model): (time.perf_counter() - started) / len(items)}
+        return outcomes
 
     async def _collect(self, wanted: int) -> list[_Job]:
         assert self._queue is not None

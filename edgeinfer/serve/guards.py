@@ -55,6 +55,9 @@ class BodyLimitMiddleware:
             if int(length) > self.max_body_bytes:
                 await error_response(413, _too_large(self.max_body_bytes, int(length)))(scope, receive, send)
                 return
+            # The HTTP parser delivers exactly Content-Length bytes: no need to count them.
+            await self.app(scope, receive, send)
+            return
         await self.app(scope, self._limited(receive), send)
 
     def _limited(self, receive: Receive) -> Receive:

@@ -47,7 +47,8 @@ def _server(app: Any, host: str, port: int, **options: Any) -> Any:
     return Server(config)
 
 
-def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info") -> None:
+def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info",
+                  access_log: bool = True) -> None:
     """Serve ``app`` on ``host:port`` until SIGINT or SIGTERM, then shut down gracefully.
 
     Args:
@@ -55,11 +56,13 @@ def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8080, *, log_le
         host: Address to bind; ``0.0.0.0`` serves the whole network (set a token).
         port: TCP port; 0 picks a free one.
         log_level: uvicorn's log level (``info`` shows one access line per request).
+        access_log: Log each request (turn off for high request rates: a line costs about
+            as much as predicting a small model).
 
     Raises:
         EdgeInferError: the address could not be bound.
     """
-    server = _server(app, host, port, log_level=log_level)
+    server = _server(app, host, port, log_level=log_level, access_log=access_log)
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits when it cannot bind
