@@ -77,6 +77,8 @@ def _child_main(folder: Path) -> None:
 
 
 def _limit_memory() -> None:
+    """Cap the child's address space (set by the child itself: a ``preexec_fn`` would run the
+    parent's at-fork handlers, and JAX, imported by some converter tests, warns in its own)."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
@@ -91,8 +93,7 @@ def _run_child(folder: Path, timeout_s: float) -> tuple[list[Outcome], str | Non
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz_harness", str(folder)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            preexec_fn=_limit_memory)  # noqa: PLW1509 (no lock is taken in it)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True)
@@ -174,4 +175,5 @@ def _alone(folder: Path, file_name: str, name: str, why: str, timeout_s: float) 
 
 
 if __name__ == "__main__":
+    _limit_memory()
     _child_main(Path(sys.argv[1]))
