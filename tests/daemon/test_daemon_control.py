@@ -164,6 +164,8 @@ def test_remote_switch_to_a_bad_file_is_refused_and_the_running_model_kept(
            "no_weights.tflite": (drop_weights, "failed while running")}
     for name, (edit, _) in bad.items():
         (models / name).write_bytes(tflite_edit(base, edit)[0])
+    (models / "garbage.tflite").write_bytes(b"TFL3" + bytes(range(256)) * 4)  # not a model at all
+    bad["garbage.tflite"] = (None, "not a TFLite")
     config = write_config(folder, mosquitto, source="clip.mp4", device_id="cam-bad",
                           stream_extra={"loop": True}, control={"model_dir": "models"})
     commander = Commander(mosquitto, "cam-bad")
@@ -174,11 +176,14 @@ def test_remote_switch_to_a_bad_file_is_refused_and_the_running_model_kept(
             digest = hashlib.sha256((models / name).read_bytes()).hexdigest()
             reply = commander.send(wait_for, cmd="model", path=name, sha256=digest)
             assert not reply["ok"] and words in reply["message"], reply
+            assert f"{name} refused, stream front keeps running cls.tflite" in reply["message"], reply
             assert daemon.poll() is None, "the daemon died on a model command"
             before = len(produced(folder))
             assert wait_for(lambda b=before: len(produced(folder)) > b + 5, timeout_s=15)  # still publishing
         labels = {t["label"] for e in produced(folder)[-5:] for t in e["result"]["top"]}
         assert labels == {"a", "b", "c", "d"}  # the running model's labels
+        assert json.loads(commander.send(wait_for, cmd="status")["message"])["streams"]["front"]["model"] \
+            == "cls.tflite"
     finally:
         daemon.send_signal(signal.SIGTERM)
         code, err = finish(daemon)
