@@ -15,13 +15,15 @@ import os
 import struct
 import warnings
 from pathlib import Path
-from typing import Any, BinaryIO
+from types import ModuleType
+from typing import BinaryIO
 
 import numpy as np
 
 from edgeinfer.errors import ConfigError, ImageTooLargeError, InputError, MissingDependencyError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "ImageLike", "default_max_pixels", "image_size_wh", "read_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "ImageLike", "default_max_pixels", "image_size_wh", "import_cv2",
+           "read_image"]
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MAX_PIXELS_ENV = "EDGEINFER_MAX_IMAGE_PIXELS"
@@ -51,7 +53,7 @@ def read_image(image: ImageLike, *, max_pixels: int | None = None) -> np.ndarray
     if isinstance(image, np.ndarray):
         return image
     cap = default_max_pixels() if max_pixels is None else max_pixels
-    cv2 = _cv2()
+    cv2 = import_cv2("decoding images")
     if isinstance(image, bytes | bytearray | memoryview):
         raw = bytes(image)
         what = f"{len(raw)} bytes given as an image"
@@ -179,9 +181,14 @@ def _fits(size_wh: tuple[int, int] | None, cap: int, what: str) -> bool:
     return True
 
 
-def _cv2() -> Any:
+def import_cv2(purpose: str = "preprocessing frames") -> ModuleType:
+    """Import and return OpenCV (here, beside the decoding, so every stage can use it).
+
+    Raises:
+        MissingDependencyError: ``opencv-python-headless`` is not installed.
+    """
     try:
         import cv2
     except ImportError as exc:
-        raise MissingDependencyError("opencv-python-headless", "camera", "decoding images") from exc
+        raise MissingDependencyError("opencv-python-headless", "camera", purpose) from exc
     return cv2

@@ -11,12 +11,12 @@ Accepted frames are ``(H, W, 3)`` uint8 BGR (what OpenCV cameras deliver), ``(H,
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from edgeinfer.errors import InputError, MissingDependencyError
+from edgeinfer.errors import InputError
+from edgeinfer.images import import_cv2
 from edgeinfer.types import Geometry
 
 __all__ = ["FRAME_CHANNELS", "Preprocess", "check_frame", "import_cv2"]
@@ -51,19 +51,6 @@ class Preprocess(Protocol):
     def __call__(self, frame: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, Geometry]:
         """Return ``(tensor, geometry)`` for one ``(H, W, 3)`` uint8 BGR frame."""
         ...
-
-
-def import_cv2(purpose: str = "preprocessing frames") -> ModuleType:
-    """Import and return OpenCV.
-
-    Raises:
-        MissingDependencyError: ``opencv-python-headless`` is not installed.
-    """
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependencyError("opencv-python-headless", "camera", purpose) from exc
-    return cv2
 
 
 def check_frame(frame: object) -> np.ndarray:
