@@ -108,7 +108,7 @@ class MicroBatcher:
         self._batches = 0
         self._max_formed = 0
         self._expected = 0
-        self._per_item_s: dict[int, float] = {}  # the served model's last measured time per item
+        self._measured: tuple[int, float] | None = None  # (id of the model, its last time per item, s)
         self._busy = False  # the worker holds a batch (collecting or running it)
 
     def expect(self, count: int) -> None:
@@ -178,12 +178,9 @@ class MicroBatcher:
         """
         model = self._provider()
         idle = not self._busy and (self._queue is None or self._queue.empty()) and self._expected <= 0
-        per_item = self._per_item_s.get(id(model)) if model is not None else None
-        if not idle or model is None or per_item is None or per_item >= INLINE_MAX_S:
+        if not idle or model is None or not self._quick(model, 1):
             return None
-        started = time.perf_counter()
-        (outcome,) = _infer(model, [item], self._prepare)
-        self._per_item_s = {id(model): time.perf_counter() - started}
+        (outcome,) = self._infer_here(model, [item])
         if isinstance(outcome, BaseException):
             raise outcome
         self._count(1)
@@ -236,13 +233,23 @@ class MicroBatcher:
         estimate is each model's last measured time per item (lock waits included), so a
         slow or busy model goes back to the thread by itself.
         """
-        per_item = self._per_item_s.get(id(model))
+        if self._quick(model, len(items)):
+            return self._infer_here(model, items)
         started = time.perf_counter()
-        if per_item is not None and per_item * len(items) < INLINE_MAX_S:
-            outcomes = _infer(model, items, self._prepare)
-        else:
-            outcomes = await asyncio.to_thread(_infer, model, items, self._prepare)
-        self._per_item_s = {id(model): (time.perf_counter() - started) / len(items)}
+        outcomes = await asyncio.to_thread(_infer, model, items, self._prepare)
+        self._measured = (id(model), (time.perf_counter() - started) / len(items))
+        return outcomes
+
+    def _quick(self, model: Model, count: int) -> bool:
+        """True when ``count`` items of ``model`` are known to take under ``INLINE_MAX_S``."""
+        return self._measured is not None and self._measured[0] == id(model) \
+            and self._measured[1] * count < INLINE_MAX_S
+
+    def _infer_here(self, model: Model, items: list[Any]) -> list[Any]:
+        """:func:`_infer` on the event loop's thread, timed for :meth:`_quick`."""
+        started = time.perf_counter()
+        outcomes = _infer(model, items, self._prepare)
+        self._measured = (id(model), (time.perf_counter() - started) / len(items))
         return outcomes
 
     async def _collect(self, wanted: int) -> list[_Job]:
