@@ -18,24 +18,11 @@ in ``bench/.cache``. Run: ``python bench/bench_int8_cpus.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from common import CACHE, interleaved_ms, row
-
-RUN = """
-import sys, numpy as np, edgeinfer
-x = np.load(sys.argv[2])
-with edgeinfer.load(sys.argv[1]) as model:
-    print(float((np.concatenate([next(iter(model.run(item[None]).values())) for item in x]).argmax(1)
-                 == np.load(sys.argv[3])).mean() * 100))
-"""
 
 
 def build(folder: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:
@@ -59,39 +46,37 @@ def build(folder: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:
     return paths, x, data.test_labels
 
 
-def accuracy(path: Path, x: np.ndarray, y: np.ndarray, tmp: Path, *, emulate: bool) -> float:
-    np.save(tmp / "x.npy", x)
-    np.save(tmp / "y.npy", y)
-    command = [sys.executable, "-c", RUN, str(path), str(tmp / "x.npy"), str(tmp / "y.npy")]
-    if emulate:
-        command = [shutil.which("qemu-x86_64") or "qemu-x86_64", "-cpu", "Haswell", *command]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+def accuracy(path: Path, x: np.ndarray, y: np.ndarray, *, emulate: bool) -> float:
+    """Top-1 accuracy (%) of an artifact run in a child process, on this CPU or an emulated AVX2-only one."""
+    from converters.target_kernels import emulator_command, run_artifact
+
+    prefix = (emulator_command("x86-avx2") or []) if emulate else []
+    outputs = run_artifact(path, [item[None] for item in x], prefix)
+    return float((np.concatenate([outs[0] for outs in outputs]).argmax(1) == y).mean() * 100)
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Run the benchmark; ``quick`` times fewer calls."""
     import edgeinfer
+    from converters.target_kernels import emulator_command
     from devices.cpu import read_cpu_int8
 
     paths, x, y = build(CACHE / "int8_cpus")
     here = read_cpu_int8().target
-    can_emulate = platform.machine() == "x86_64" and shutil.which("qemu-x86_64") is not None
+    can_emulate = emulator_command("x86-avx2") is not None
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder)
-        float_acc = accuracy(paths["float"], x, y, tmp, emulate=False)
-        cases = [(here if here != "arm64" else "arm64", "auto", False)]
-        if can_emulate:
-            cases += [("x86-avx2", "x86-avx2", True), ("x86-avx2", "x86-vnni", True)]
-        for cpu, target, emulate in cases:
-            artifact = paths[target if target != "auto" else ("x86-avx2" if here == "x86-avx2" else "x86-vnni")]
-            acc = accuracy(artifact, x, y, tmp, emulate=emulate)
-            where = f"emulated {cpu} CPU (qemu Haswell)" if emulate else f"this CPU ({cpu})"
-            info = target == "x86-vnni" and cpu == "x86-avx2"
-            rows.append(row(f"int8 ONNX digits accuracy, --target {target}, on {where}", acc, "%", float_acc,
-                            "info: what x86-avx2 avoids" if info else ">= float - 1.5 points",
-                            None if info else acc >= float_acc - 1.5))
+    float_acc = accuracy(paths["float"], x, y, emulate=False)
+    cases = [(here, "auto", False)]
+    if can_emulate:
+        cases += [("x86-avx2", "x86-avx2", True), ("x86-avx2", "x86-vnni", True)]
+    for cpu, target, emulate in cases:
+        artifact = paths[target if target != "auto" else ("x86-avx2" if here == "x86-avx2" else "x86-vnni")]
+        acc = accuracy(artifact, x, y, emulate=emulate)
+        where = f"emulated {cpu} CPU (qemu Haswell)" if emulate else f"this CPU ({cpu})"
+        info = target == "x86-vnni" and cpu == "x86-avx2"
+        rows.append(row(f"int8 ONNX digits accuracy, --target {target}, on {where}", acc, "%", float_acc,
+                        "info: what x86-avx2 avoids" if info else ">= float - 1.5 points",
+                        None if info else acc >= float_acc - 1.5))
     with edgeinfer.load(paths["float"]) as f32, edgeinfer.load(paths["x86-avx2"]) as q8:
         feed = x[:1].copy()
         timed = interleaved_ms(lambda: q8.run(feed), lambda: f32.run(feed), rounds=6 if quick else 20,

@@ -25,7 +25,7 @@ import numpy as np
 from converters.fidelity import FidelityResult, compare_outputs
 from converters.layout import match_output
 
-__all__ = ["EMULATED_CPUS", "check_on_target"]
+__all__ = ["EMULATED_CPUS", "check_on_target", "emulator_command", "run_artifact"]
 
 # Kernel families this machine may lack, and the qemu CPU model whose cpuid gives them.
 EMULATED_CPUS = {"x86-avx2": "Haswell"}
@@ -38,15 +38,28 @@ np.savez(sys.argv[3], **{f"{i}_{j}": v for i, out in enumerate(outs) for j, v in
 """
 
 
-def _emulator(cpu_target: str, here: str) -> list[str] | None:
+def emulator_command(cpu_target: str) -> list[str] | None:
+    """The command prefix that runs a program on an emulated CPU of ``cpu_target``, or ``None``
+    when it cannot be emulated here (no ``qemu-x86_64``, not an x86-64 machine, or a family
+    not in :data:`EMULATED_CPUS`)."""
     model = EMULATED_CPUS.get(cpu_target)
     qemu = shutil.which("qemu-x86_64")
-    if cpu_target == here or model is None or qemu is None or platform.machine() != "x86_64":
+    if model is None or qemu is None or platform.machine() != "x86_64":
         return None
     return [qemu, "-cpu", model]
 
 
-def _emulated_outputs(prefix: list[str], artifact: Path, feeds: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+def run_artifact(artifact: str | Path, feeds: Sequence[np.ndarray],
+                 prefix: Sequence[str] = ()) -> list[list[np.ndarray]]:
+    """Run an artifact with ``Model.run`` on each feed in a child process, under ``prefix``
+    (:func:`emulator_command`; empty: this CPU).
+
+    Returns:
+        Per feed, the outputs in the model's order.
+
+    Raises:
+        RuntimeError: the child failed (its stderr's end in the message).
+    """
     with tempfile.TemporaryDirectory(prefix="edgeinfer-emulated-") as tmp:
         np.savez(Path(tmp) / "feeds.npz", *feeds)
         done = subprocess.run([*prefix, sys.executable, "-c", _RUN, str(artifact), str(Path(tmp) / "feeds.npz"),
@@ -76,7 +89,7 @@ def check_on_target(fid: FidelityResult, artifact: Path, inputs: Sequence[np.nda
     from devices.cpu import read_cpu_int8
 
     here = read_cpu_int8().target
-    prefix = _emulator(cpu_target, here)
+    prefix = None if cpu_target == here else emulator_command(cpu_target)
     if prefix is None:
         if cpu_target == here:
             return fid, f"this CPU ({here} kernels)"
@@ -84,7 +97,7 @@ def check_on_target(fid: FidelityResult, artifact: Path, inputs: Sequence[np.nda
                      "compute the same integers, for 8-bit ones x86-avx2 is the worst case)")
     feeds = [np.ascontiguousarray(x.transpose(permutation)) if permutation else x for x in inputs]
     try:
-        per_sample = _emulated_outputs(prefix, artifact, feeds)
+        per_sample = run_artifact(artifact, feeds, prefix)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         return fid, f"this CPU ({here} kernels; the emulated {cpu_target} run failed: {exc})"
     candidate = [np.concatenate([match_output(np.asarray(sample[i], np.float32), (1, *ref.shape[1:]))

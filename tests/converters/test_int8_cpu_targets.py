@@ -13,8 +13,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,13 +25,6 @@ from tests.converters.conftest import Digits
 from tests.converters.nets import accuracy
 
 QEMU = shutil.which("qemu-x86_64")
-RUN_LOGITS = """
-import sys, numpy as np, edgeinfer
-x = np.load(sys.argv[2])
-with edgeinfer.load(sys.argv[1]) as model:
-    logits = [next(iter(model.run(np.ascontiguousarray(item[None])).values())) for item in x]
-np.save(sys.argv[3], np.concatenate(logits))
-"""
 
 
 def native_logits(artifact: str, x: np.ndarray) -> np.ndarray:
@@ -43,24 +34,21 @@ def native_logits(artifact: str, x: np.ndarray) -> np.ndarray:
         return np.concatenate([next(iter(model.run(np.ascontiguousarray(item[None])).values())) for item in x])
 
 
-def haswell_logits(artifact: str, x: np.ndarray, tmp_path: Path) -> np.ndarray:
+def haswell_logits(artifact: str, x: np.ndarray) -> np.ndarray:
     """The artifact's outputs from ONNX Runtime on an emulated Haswell CPU (AVX2, no VNNI)."""
-    if platform.machine() != "x86_64" or QEMU is None:
+    from converters.target_kernels import emulator_command, run_artifact
+
+    prefix = emulator_command("x86-avx2")
+    if prefix is None:
         if os.environ.get("CI") == "true" and platform.machine() == "x86_64":
             pytest.fail("qemu-x86_64 is missing (Debian package qemu-user; scripts/setup.sh installs it)")
         pytest.skip("needs qemu-x86_64 on an x86_64 machine")
-    np.save(tmp_path / "x.npy", x)
-    done = subprocess.run(
-        [QEMU, "-cpu", "Haswell", sys.executable, "-c", RUN_LOGITS, artifact, str(tmp_path / "x.npy"),
-         str(tmp_path / "logits.npy")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return np.load(tmp_path / "logits.npy")
+    assert prefix[1:] == ["-cpu", "Haswell"]
+    return np.concatenate([outs[0] for outs in run_artifact(artifact, [item[None] for item in x], prefix)])
 
 
-def test_int8_onnx_for_avx2_keeps_accuracy_on_an_avx2_only_cpu(digits: Digits, digits_artifact: Callable[..., Any],
-                                                               tmp_path: Path) -> None:
+def test_int8_onnx_for_avx2_keeps_accuracy_on_an_avx2_only_cpu(digits: Digits,
+                                                               digits_artifact: Callable[..., Any]) -> None:
     import edgeinfer
 
     avx2 = digits_artifact("onnx", "int8", target="x86-avx2")
@@ -76,7 +64,7 @@ def test_int8_onnx_for_avx2_keeps_accuracy_on_an_avx2_only_cpu(digits: Digits, d
         assert recorded["fidelity_measured_on"].startswith("this CPU")
     assert vnni.quantization["fidelity_measured_on"].startswith("this CPU")
     x = digits.x_test
-    on_haswell = {name: haswell_logits(r.artifact, x, tmp_path) for name, r in (("avx2", avx2), ("vnni", vnni))}
+    on_haswell = {name: haswell_logits(r.artifact, x) for name, r in (("avx2", avx2), ("vnni", vnni))}
     here = {name: native_logits(r.artifact, x) for name, r in (("avx2", avx2), ("vnni", vnni))}
     acc = {name: accuracy(logits, digits.y_test) for name, logits in on_haswell.items()}
     assert abs(acc["avx2"] - digits.float_acc) <= 1.5, (acc, digits.float_acc)
