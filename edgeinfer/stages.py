@@ -205,10 +205,10 @@ def plan_steps(model: Any, queue_size: int, workers: int = 1) -> StepPlan:
     if loaded and workers == 1:
         return StepPlan(ModelSteps(model, queue_size + 3).steps(), name)
     if loaded:
-        ModelSteps(model)  # fails here, before any replica opens, when no input kind can feed the model
+        first = ModelSteps(model, 1)  # before any replica opens: fails when no input kind can feed the model
+        replicas = _replicas(model, workers)
+        return StepPlan([("infer", [first.whole, *(ModelSteps(m, 1).whole for m in replicas)])], name, replicas)
     replicas = _replicas(model, workers)
-    if loaded:
-        return StepPlan([("infer", [ModelSteps(m, 1).whole for m in (model, *replicas)])], name, replicas)
 
     def call(job: Job, infer: Callable[[Any], Any] = infer) -> Job:
         return replace(job, result=infer(job.frame.image))
