@@ -22,8 +22,10 @@ import numpy as np
 
 from edgeinfer.errors import ConfigError, ImageTooLargeError, InputError, MissingDependencyError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "ImageLike", "default_max_pixels", "image_size_wh", "import_cv2",
-           "read_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "IMAGE_SIGNATURES", "MAX_PIXELS_ENV", "ImageLike", "default_max_pixels", "image_size_wh",
+    "import_cv2", "read_image",
+]
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MAX_PIXELS_ENV = "EDGEINFER_MAX_IMAGE_PIXELS"
@@ -109,7 +111,7 @@ def image_size_wh(file: BinaryIO, what: str = "image") -> tuple[int, int] | None
         MissingDependencyError: Pillow is not installed (for formats other than JPEG and PNG).
     """
     head = file.read(_HEAD_BYTES)
-    size = _png_size(head) if head.startswith(_PNG) else _jpeg_size(head) if head.startswith(b"\xff\xd8") else None
+    size = _png_size(head) if head.startswith(_PNG) else _jpeg_size(head) if head.startswith(_JPEG) else None
     if size is not None:
         return size
     file.seek(0)
@@ -117,6 +119,10 @@ def image_size_wh(file: BinaryIO, what: str = "image") -> tuple[int, int] | None
 
 
 _PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG = b"\xff\xd8\xff"
+# Leading bytes of JPEG, PNG, GIF, BMP, TIFF and WebP (RIFF) files: what a body sent without an
+# image Content-Type (curl --data-binary) is recognised by.
+IMAGE_SIGNATURES = (_JPEG, _PNG, b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 _HEAD_BYTES = 256 * 1024
 # JPEG start-of-frame markers (baseline, progressive, lossless ...): C0-CF but C4 (DHT), C8 (JPG), CC (DAC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}

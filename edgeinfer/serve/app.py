@@ -58,7 +58,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("starlette", "serve", "edgeinfer serve") from exc
 
-from edgeinfer.images import read_image
+from edgeinfer.images import IMAGE_SIGNATURES, read_image
 from edgeinfer.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, MicroBatcher
 from edgeinfer.serve.guards import BearerAuthMiddleware, BodyLimitMiddleware, error_response
 from edgeinfer.serve.live import live_routes
@@ -74,8 +74,6 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "LiveView", "ServeState", "create_app", "re
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 IMAGE_TYPES = ("image/", "application/octet-stream")
-# Leading bytes of JPEG, PNG, GIF, BMP, TIFF and WebP (RIFF) files, for bodies sent without an image type.
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 UPLOAD_FIELDS = ("image", "file")
 PUBLIC_PATHS = ("/healthz", "/")
 ANNOTATE_MODES = {"": None, "0": None, "false": None, "1": "jpeg", "true": "jpeg", "jpeg": "jpeg", "inline": "inline"}
@@ -265,7 +263,7 @@ async def _image_bytes(request: Request) -> bytes:
         return await _upload_bytes(request)
     data = await request.body()
     # curl --data-binary @photo.jpg sends application/x-www-form-urlencoded: the bytes say what they are.
-    if not content_type.startswith(IMAGE_TYPES) and not data.startswith(IMAGE_MAGIC):
+    if not content_type.startswith(IMAGE_TYPES) and not data.startswith(IMAGE_SIGNATURES):
         raise HTTPException(415, f"Content-Type {content_type!r} is not accepted: send image/jpeg, image/png, "
                                  "application/octet-stream, or multipart/form-data with a field 'image'")
     if not data:
