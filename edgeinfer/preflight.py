@@ -17,7 +17,6 @@ starts with the key: ``streams.0 (front).model: ...``.
 from __future__ import annotations
 
 import copy
-import glob
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,11 +113,9 @@ def _check_camera(target: str) -> str:
 
 
 def _image_count(target: str) -> int:
-    from edgeinfer.sources import IMAGE_SUFFIXES
+    from edgeinfer.sources.images import list_images
 
-    path = Path(target)
-    if path.is_dir():
-        return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if path.is_file():
-        return 1
-    return sum(1 for p in glob.glob(target, recursive=True) if Path(p).is_file())
+    try:
+        return len(list_images(target))  # the very files the source would read
+    except SourceError:
+        return 0
