@@ -1,4 +1,5 @@
-"""Live-view routes: stats and annotated frames of the streams ``edgeinfer run`` is running.
+"""Live-view routes: stats and annotated frames of the streams ``edgeinfer run`` is running,
+and the recent events with their snapshots and clips (``GET /v1/events``).
 
 The daemon hands :func:`~edgeinfer.serve.create_app` an object following the
 :class:`~edgeinfer.serve.state.LiveView` protocol; these routes only read from it. An MJPEG
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ def live_routes() -> list[Route]:
         Route("/v1/streams", list_streams, methods=["GET"]),
         Route("/v1/streams/{name}/mjpeg", mjpeg, methods=["GET"]),
         Route("/v1/streams/{name}/latest.jpg", latest_jpeg, methods=["GET"]),
+        Route("/v1/events", list_events, methods=["GET"]),
+        Route("/v1/events/{event_id}/{what}", event_file, methods=["GET"]),
     ]
 
 
@@ -79,6 +83,49 @@ async def mjpeg(request: Request) -> Response:
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers={"Cache-Control": "no-store"},
     )
+
+
+_FILES = {"frame.jpg": ("frame", "image/jpeg"), "crop.jpg": ("crop", "image/jpeg"), "clip.mp4": ("clip", "video/mp4")}
+
+
+def _links(event: dict[str, Any]) -> dict[str, str]:
+    base = f"/v1/events/{quote(str(event.get('event_id', '')), safe='')}"
+    snapshot = event.get("snapshot") or {}
+    links = {f"snapshot_{k}": f"{base}/{k}.jpg" for k in ("frame", "crop") if snapshot.get(k)}
+    if event.get("clip"):
+        links["clip"] = f"{base}/clip.mp4"
+    return links
+
+
+async def list_events(request: Request) -> Response:
+    """``{"events": [...]}``: the latest message of each recent event, newest first, with ``links``
+    to its snapshots and clip (``?stream=`` one stream, ``?limit=`` at most this many, default 50)."""
+    live = _state(request).live
+    recent = getattr(live, "recent_events", None)
+    if recent is None:
+        return JSONResponse({"events": []})
+    limit = int(_number(request, "limit", 50, low=1, high=1000))
+    events = recent(request.query_params.get("stream"), limit)
+    return JSONResponse({"events": [{**e, "links": _links(e)} for e in events]})
+
+
+async def event_file(request: Request) -> Response:
+    """An event's ``frame.jpg``, ``crop.jpg`` (snapshots) or ``clip.mp4``."""
+    live = _state(request).live
+    event_id, what = request.path_params["event_id"], request.path_params["what"]
+    if what not in _FILES:
+        raise HTTPException(404, f"an event has {sorted(_FILES)}; not {what!r}")
+    key, media_type = _FILES[what]
+    finder = getattr(live, "event_file", None)
+    path = None if finder is None else finder(event_id, key)
+    if path is None:
+        raise HTTPException(404, f"no recent event {event_id!r} with a {key} file; GET /v1/events lists them")
+    if not path.is_file():
+        if key == "clip":
+            raise HTTPException(404, f"the clip of {event_id} is not written yet (it ends a few seconds after "
+                                     "the event); try again shortly", headers={"Retry-After": "5"})
+        raise HTTPException(404, f"the {key} snapshot of {event_id} is gone (removed from {path.parent})")
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 def _number(request: Request, key: str, default: float, *, low: float, high: float) -> float:

@@ -92,6 +92,12 @@ def _schemas() -> dict[str, Any]:
             "streams": {"type": "array", "items": {"type": "string"}},
             "stats": {"type": "object", "additionalProperties": obj},
         }},
+        "Events": {"type": "object", "required": ["events"], "properties": {
+            "events": {"type": "array", "items": {
+                "type": "object", "additionalProperties": True,
+                "description": "an event message (docs/event.schema.json) plus links to its files",
+                "properties": {"links": {"type": "object", "additionalProperties": {"type": "string"}}}}},
+        }},
     }
 
 
@@ -111,6 +117,13 @@ def openapi_document(*, version: str, token_required: bool) -> dict[str, Any]:
     frames = {"name": "frames", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
               "description": "end the stream after this many frames"}
     mjpeg_type = {"multipart/x-mixed-replace": {"schema": _BINARY}}
+    stream = {"name": "stream", "in": "query", "required": False, "schema": {"type": "string"},
+              "description": "only this stream's events"}
+    limit = {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "at most this many (50)"}
+    event_id = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    what = {"name": "what", "in": "path", "required": True,
+            "schema": {"type": "string", "enum": ["frame.jpg", "crop.jpg", "clip.mp4"]}}
 
     def ref(schema: str) -> dict[str, Any]:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
@@ -131,6 +144,12 @@ def openapi_document(*, version: str, token_required: bool) -> dict[str, Any]:
                                              400, 401, 404, params=[name, fps, frames]),
             "/v1/streams/{name}/latest.jpg": _get("The newest annotated frame", "latest_jpeg",
                                                   {"image/jpeg": {"schema": _BINARY}}, 401, 404, params=[name]),
+            "/v1/events": _get("Recent events, newest first, with links to snapshots and clips", "events",
+                               ref("Events"), 400, 401, params=[stream, limit]),
+            "/v1/events/{event_id}/{what}": _get(
+                "An event's snapshot (frame.jpg, crop.jpg) or clip (clip.mp4)", "event_file",
+                {"image/jpeg": {"schema": _BINARY}, "video/mp4": {"schema": _BINARY}}, 401, 404,
+                params=[event_id, what]),
         },
         "components": {"schemas": _schemas()},
     }

@@ -63,6 +63,11 @@ class Sink(Protocol):
         """Counters for the health message: ``sent``, ``queued``, ``dropped``, ``errors``."""
         ...
 
+    # Optional (BaseSink has no-op versions; the pipeline calls them only when present):
+    #   send_event(event: dict) -> None                 one event message (edgeinfer.events)
+    #   send_counts(stream: str, name: str, counts: dict) -> None
+    #                                                   a zone's or line's counts, when they change
+
 
 @runtime_checkable
 class Connection(Protocol):
@@ -135,6 +140,12 @@ class BaseSink:
     def send(self, envelope: dict[str, Any], *, frame: np.ndarray | None = None, result: Any = None) -> None:
         """See :meth:`Sink.send`."""
         raise NotImplementedError
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """One event message (``new``, ``update``, ``end``; see :mod:`edgeinfer.events`). Ignored by default."""
+
+    def send_counts(self, stream: str, name: str, counts: dict[str, Any]) -> None:
+        """The counts of zone or line ``name`` of ``stream``, sent when they change. Ignored by default."""
 
     def flush(self, timeout_s: float) -> bool:
         """Synchronous sinks have nothing pending: always True."""

@@ -1,4 +1,4 @@
-"""JSON-lines sink: one envelope per line to stdout or a file, flushed after every line.
+"""JSON-lines sink: one envelope (or event, or zone counts) per line to stdout or a file, flushed per line.
 
 Each record leaves the process as one ``write`` of a whole line (JSON and ``"\\n"``) on an
 unbuffered, append-mode file, so a reader tailing the file never gets half a record from
@@ -77,7 +77,25 @@ class JsonlSink(BaseSink):
         Raises:
             SinkError: the sink is closed or the write failed (disk full).
         """
-        line = encode_envelope(envelope) + b"\n"
+        self._write_line(encode_envelope(envelope) + b"\n")
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Write an event message as one line (its ``"kind": "event"`` tells it from results).
+
+        Raises:
+            SinkError: the sink is closed or the write failed (disk full).
+        """
+        self._write_line(encode_envelope(event) + b"\n")
+
+    def send_counts(self, stream: str, name: str, counts: dict[str, Any]) -> None:
+        """Write a zone's or line's counts as one line (``"kind": "zone"`` or ``"line"``).
+
+        Raises:
+            SinkError: the sink is closed or the write failed (disk full).
+        """
+        self._write_line(encode_envelope(counts) + b"\n")
+
+    def _write_line(self, line: bytes) -> None:
         with self._lock:
             if self._closed:
                 raise SinkError("The JSON-lines sink is closed")

@@ -1,5 +1,7 @@
 """Live sink: keeps each stream's latest frame and result, for the live web view.
 
+It also keeps the recent events (``GET /v1/events``) and each zone's and line's latest
+counts, which carry their geometry: the page's frames show the zones, lines and track ids.
 It stores references only; a JPEG is drawn and encoded when a viewer asks for it, so a
 daemon nobody watches pays nothing. ``edgeinfer run`` adds a ``{type: live}`` sink when
 the config has an ``http:`` section and serves it as the page's
@@ -8,8 +10,10 @@ the config has an ``http:`` section and serves it as the page's
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -20,6 +24,9 @@ from edgeinfer.sinks.base import BaseSink, SinkConfig, SinkContext
 __all__ = ["LiveFrames", "LiveSinkConfig"]
 
 StatsProvider = Callable[[], dict[str, dict[str, Any]]]
+
+RECENT_EVENTS = 200
+EVENT_FILES = ("frame", "crop", "clip")  # the files an event may point to, by the names of its links
 
 
 class LiveSinkConfig(SinkConfig):
@@ -40,9 +47,15 @@ class LiveFrames(BaseSink):
 
     Config: ClassVar[type[LiveSinkConfig]] = LiveSinkConfig
 
-    def __init__(self, stats_provider: StatsProvider | None = None, *, jpeg_quality: int = 80) -> None:
+    def __init__(self, stats_provider: StatsProvider | None = None, *, jpeg_quality: int = 80,
+                 recent_events: int = RECENT_EVENTS) -> None:
         super().__init__()
         self._latest: dict[str, tuple[int, np.ndarray, Any]] = {}
+        # event_id -> its latest message; the oldest event is forgotten first
+        self._events: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self._recent = recent_events
+        self._regions: dict[str, dict[str, dict[str, Any]]] = {}  # stream -> name -> counts
+        self._version = 0  # bumped by counts, so a cached JPEG is redrawn
         self._encoded: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
         self._stats_provider = stats_provider
@@ -69,12 +82,54 @@ class LiveFrames(BaseSink):
             self._latest[envelope["stream"]] = (int(envelope["frame_index"]), frame, result)
         self._counters.add("sent")
 
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Keep an event's latest message (``new``, then ``update``s, then ``end``) for ``recent_events``."""
+        event_id = str(event.get("event_id", ""))
+        with self._lock:
+            self._events.pop(event_id, None)
+            self._events[event_id] = event
+            while len(self._events) > self._recent:
+                self._events.popitem(last=False)
+
+    def send_counts(self, stream: str, name: str, counts: dict[str, Any]) -> None:
+        """Keep a zone's or line's latest counts (and geometry), drawn on the stream's frames."""
+        with self._lock:
+            self._regions.setdefault(stream, {})[name] = counts
+            self._version += 1
+
+    def recent_events(self, stream: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest message of the most recent events, newest first (of one stream, or all)."""
+        with self._lock:
+            events = list(self._events.values())
+        chosen = [e for e in reversed(events) if stream is None or e.get("stream") == stream]
+        return chosen[:limit]
+
+    def regions(self, stream: str) -> list[dict[str, Any]]:
+        """The latest counts of each zone and line of ``stream``."""
+        with self._lock:
+            return list(self._regions.get(stream, {}).values())
+
+    def event_file(self, event_id: str, what: str) -> Path | None:
+        """The snapshot (``frame``, ``crop``) or ``clip`` file an event names; None when it has none.
+
+        Only paths that a received event names are ever returned, so a request cannot reach
+        another file.
+        """
+        with self._lock:
+            event = self._events.get(event_id)
+        if event is None or what not in EVENT_FILES:
+            return None
+        path = event.get("clip") if what == "clip" else (event.get("snapshot") or {}).get(what)
+        return Path(path) if path else None
+
     def close(self) -> None:
         """Forget the frames; further sends raise."""
         self._closed = True
         with self._lock:
             self._latest.clear()
             self._encoded.clear()
+            self._events.clear()
+            self._regions.clear()
 
     def stream_stats(self) -> dict[str, Any]:
         """Per-stream stats from the daemon (the page's figures)."""
@@ -92,20 +147,25 @@ class LiveFrames(BaseSink):
         with self._lock:
             item = self._latest.get(name)
             cached = self._encoded.get(name)
+            version = self._version
+            regions = list(self._regions.get(name, {}).values())
         if item is None:
             return None
         index, frame, result = item
-        if cached is not None and cached[0] == index:
+        key = index * 1_000_003 + version
+        if cached is not None and cached[0] == key:
             return cached[1]
         import cv2
 
         from edgeinfer.annotate import draw
+        from edgeinfer.overlay import draw_regions
 
-        image = draw(frame, result) if result is not None else frame
+        image = draw_regions(frame, regions) if regions else frame
+        image = draw(image, result) if result is not None else image
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
         if not ok:
             return None
         jpeg = data.tobytes()
         with self._lock:
-            self._encoded[name] = (index, jpeg)
+            self._encoded[name] = (key, jpeg)
         return jpeg

@@ -36,6 +36,8 @@ class MemorySink(BaseSink):
         envelopes: Envelopes in the order they were sent.
         frames: The ``frame`` passed with each envelope (``None`` when absent).
         results: The ``result`` object passed with each envelope (``None`` when absent).
+        events: Event messages (``send_event``), in order.
+        counts: The latest counts per ``(stream, zone or line name)`` (``send_counts``).
     """
 
     Config: ClassVar[type[MemorySinkConfig]] = MemorySinkConfig
@@ -45,6 +47,8 @@ class MemorySink(BaseSink):
         self.envelopes: list[dict[str, Any]] = []
         self.frames: list[np.ndarray | None] = []
         self.results: list[Any] = []
+        self.events: list[dict[str, Any]] = []
+        self.counts: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -62,12 +66,30 @@ class MemorySink(BaseSink):
             self.results.append(result)
         self._counters.add("sent")
 
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Append a copy of an event message.
+
+        Raises:
+            SinkError: the sink was closed.
+        """
+        if self._closed:
+            raise SinkError("The memory sink is closed")
+        with self._lock:
+            self.events.append(copy.deepcopy(event))
+
+    def send_counts(self, stream: str, name: str, counts: dict[str, Any]) -> None:
+        """Keep a copy of the latest counts of zone or line ``name``."""
+        with self._lock:
+            self.counts[stream, name] = copy.deepcopy(counts)
+
     def clear(self) -> None:
         """Forget everything collected so far."""
         with self._lock:
             self.envelopes.clear()
             self.frames.clear()
             self.results.clear()
+            self.events.clear()
+            self.counts.clear()
 
     def close(self) -> None:
         """Refuse further envelopes; collected ones stay readable."""

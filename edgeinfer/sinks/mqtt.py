@@ -10,8 +10,10 @@ reconnects with backoff.
 Topics for device ``cam1`` (the result topic is a template over ``device_id``,
 ``stream`` and ``model``)::
 
-    edgeinfer/cam1/front/results   envelopes, one message each
-    edgeinfer/cam1/status          "online" (retained) on connect, "offline" as last will
+    edgeinfer/cam1/front/results      envelopes, one message each
+    edgeinfer/cam1/front/events       events (new, update, end), through the same disk queue
+    edgeinfer/cam1/front/zones/door   a zone's or line's counts (retained), when they change
+    edgeinfer/cam1/status             "online" (retained) on connect, "offline" as last will
 
 The daemon's health (:mod:`edgeinfer.health`) and command (:mod:`edgeinfer.control`)
 topics use this connection through :meth:`MqttSink.publish_raw` and
@@ -177,14 +179,40 @@ class MqttSink(BaseSink):
         Raises:
             SinkError: the sink is closed, or the queue cannot be written (disk full).
         """
-        if self._closed:
-            raise SinkError("The MQTT sink is closed; create a new one to send more results")
+        self._check_open()
         if not self._throttle.admit(envelope):
             self._counters.add("skipped")
             return
         topic = self._topic(envelope.get("device_id", self.device_id), envelope.get("stream", ""),
                             envelope.get("model", ""))
-        payload, retain = encode_envelope(envelope), self.options.retain
+        self._enqueue(topic, encode_envelope(envelope), retain=self.options.retain)
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Queue an event for ``edgeinfer/{device_id}/{stream}/events``, through the disk queue
+        like results (kept across broker outages and restarts, delivered in order).
+
+        Raises:
+            SinkError: the sink is closed, or the queue cannot be written (disk full).
+        """
+        self._check_open()
+        device, stream = _topic_level(event.get("device_id", self.device_id)), _topic_level(event.get("stream", ""))
+        self._enqueue(f"edgeinfer/{device}/{stream}/events", encode_envelope(event), retain=False)
+
+    def send_counts(self, stream: str, name: str, counts: dict[str, Any]) -> None:
+        """Queue the counts of a zone or line, retained on ``edgeinfer/{device_id}/{stream}/zones/{name}``.
+
+        Raises:
+            SinkError: the sink is closed, or the queue cannot be written (disk full).
+        """
+        self._check_open()
+        topic = f"edgeinfer/{_topic_level(self.device_id)}/{_topic_level(stream)}/zones/{_topic_level(name)}"
+        self._enqueue(topic, encode_envelope(counts), retain=True)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SinkError("The MQTT sink is closed; create a new one to send more results")
+
+    def _enqueue(self, topic: str, payload: bytes, *, retain: bool) -> None:
         try:
             row_id = self._queue.put(topic, payload, retain=retain)
         except SinkError:

@@ -11,6 +11,7 @@ envelope (counted in ``dropped``).
 
 from __future__ import annotations
 
+import base64
 import collections
 import logging
 import threading
@@ -18,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -42,6 +44,22 @@ class WebhookSinkConfig(SinkConfig):
     url: str = Field(pattern=r"^https?://")
     timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0)
+    inline_snapshots: bool = Field(False, description=(
+        "events carry their snapshot JPEGs inline, base64 (snapshot.frame_b64, snapshot.crop_b64)"))
+
+
+def _inline(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """``snapshot`` with ``frame_b64`` / ``crop_b64`` added from its JPEG files (left out when unreadable)."""
+    out = dict(snapshot)
+    for key in ("frame", "crop"):
+        path = snapshot.get(key)
+        if not path:
+            continue
+        try:
+            out[f"{key}_b64"] = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        except OSError as exc:
+            log.warning("webhook: snapshot %s not inlined: %s", path, exc)
+    return out
 
 
 class WebhookSink(BaseSink):
@@ -55,6 +73,9 @@ class WebhookSink(BaseSink):
         backoff_s: Wait before the first retry, seconds; doubles on each retry.
         max_backoff_s: Upper bound of the wait, seconds.
         queue_max: Envelopes waiting in memory at most; the oldest is dropped beyond.
+        inline_snapshots: Add each event's snapshot JPEGs to its body as base64
+            (``snapshot.frame_b64``, ``snapshot.crop_b64``), for receivers that cannot read
+            the device's snapshot folder.
 
     Raises:
         ConfigError: the URL or a number is invalid.
@@ -73,6 +94,7 @@ class WebhookSink(BaseSink):
         backoff_s: float = 0.5,
         max_backoff_s: float = 10.0,
         queue_max: int = 1000,
+        inline_snapshots: bool = False,
     ) -> None:
         super().__init__()
         if not url.startswith(("http://", "https://")):
@@ -83,6 +105,7 @@ class WebhookSink(BaseSink):
                 f"{retries}, {queue_max}, {timeout_s}"
             )
         self.url = url
+        self.inline_snapshots = inline_snapshots
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         self._timeout_s = timeout_s
         self._retries = retries
@@ -107,7 +130,21 @@ class WebhookSink(BaseSink):
         """
         if self._closing.is_set():
             raise SinkError("The webhook sink is closed; create a new one to send more results")
-        body = encode_envelope(envelope)
+        self._queue_body(encode_envelope(envelope))
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Queue one event message for posting, its snapshots inline when ``inline_snapshots``.
+
+        Raises:
+            SinkError: the sink is closed.
+        """
+        if self._closing.is_set():
+            raise SinkError("The webhook sink is closed; create a new one to send more events")
+        if self.inline_snapshots and event.get("snapshot"):
+            event = {**event, "snapshot": _inline(event["snapshot"])}
+        self._queue_body(encode_envelope(event))
+
+    def _queue_body(self, body: bytes) -> None:
         with self._cond:
             if len(self._pending) >= self._queue_max:
                 self._pending.popleft()
