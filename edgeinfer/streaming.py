@@ -25,6 +25,8 @@ __all__ = ["stream"]
 class _GeneratorSink:
     """Hands ``(frame, result)`` pairs to :func:`stream`; newest only with policy ``latest``."""
 
+    draws = True  # gets every frame, also when a stream publishes only events
+
     def __init__(self, capacity: int, *, keep_latest: bool) -> None:
         self.items: Channel[tuple[Frame, Any]] = Channel(capacity)
         self.keep_latest = keep_latest

@@ -46,6 +46,7 @@ class LiveFrames(BaseSink):
     """
 
     Config: ClassVar[type[LiveSinkConfig]] = LiveSinkConfig
+    draws: ClassVar[bool] = True  # gets every frame, also when a stream publishes only events
 
     def __init__(self, stats_provider: StatsProvider | None = None, *, jpeg_quality: int = 80,
                  recent_events: int = RECENT_EVENTS) -> None:

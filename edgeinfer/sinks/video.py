@@ -2,7 +2,9 @@
 
 This sink needs pixels: the pipeline passes ``frame=`` (the BGR frame) and ``result=``
 (the result object) along with the envelope, and the frame is drawn with
-:func:`edgeinfer.annotate.draw`. Without a ``result`` the frame is written as it is.
+:func:`edgeinfer.annotate.draw`. Without a ``result`` the frame is written as it is. Zones
+and lines sent with ``send_counts`` are drawn too, with their counts
+(:func:`edgeinfer.overlay.draw_regions`).
 
 ``path`` ending in ``.mp4``, ``.avi``, ``.mkv`` or ``.mov`` is a video file; the
 placeholder ``{stream}`` gives one file per stream (``out/{stream}.mp4``), otherwise
@@ -50,6 +52,7 @@ class VideoSink(BaseSink):
     """
 
     Config: ClassVar[type[VideoSinkConfig]] = VideoSinkConfig
+    draws: ClassVar[bool] = True  # gets every frame, also when a stream publishes only events
 
     def __init__(self, path: str | Path, *, fps: float = 15.0, image_format: str = "jpg") -> None:
         super().__init__()
@@ -67,7 +70,12 @@ class VideoSink(BaseSink):
         self.image_format = image_format
         self.is_video = Path(self.path).suffix.lower() in _VIDEO_SUFFIXES
         self._writers: dict[str, tuple[Any, tuple[int, int]]] = {}  # file -> (writer, size_wh)
+        self._regions: dict[str, dict[str, dict[str, Any]]] = {}  # stream -> zone/line name -> counts
         self._closed = False
+
+    def send_counts(self, stream: str, name: str, counts: dict[str, Any]) -> None:
+        """Keep a zone's or line's latest counts, drawn on the stream's next frames."""
+        self._regions.setdefault(stream, {})[name] = counts
 
     def send(self, envelope: dict[str, Any], *, frame: np.ndarray | None = None, result: Any = None) -> None:
         """Draw ``result`` on ``frame`` and write it.
@@ -80,6 +88,11 @@ class VideoSink(BaseSink):
         if frame is None:
             self._counters.add("errors")
             raise SinkError("The video sink needs the frame: call send(envelope, frame=..., result=...)")
+        regions = self._regions.get(str(envelope.get("stream", "")))
+        if regions:
+            from edgeinfer.overlay import draw_regions
+
+            frame = draw_regions(frame, regions.values())
         if result is not None:
             from edgeinfer.annotate import draw
 
