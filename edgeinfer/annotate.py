@@ -5,9 +5,10 @@ given::
 
     annotated = edgeinfer.draw(frame_bgr, model.predict(frame_bgr))
 
-Boxes get a colour per class and a label with its score on a filled tab; class maps are
-alpha-blended over the frame; classification, regression and raw results are written as
-lines of text on a dark panel in the top-left corner. Text size follows the frame size.
+Boxes get a colour per class (per track when tracked, with ``#id`` before the label) and a
+label with its score on a filled tab; class maps are alpha-blended over the frame;
+classification, regression and raw results are written as lines of text on a dark panel in
+the top-left corner. Text size follows the frame size.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ _PANEL = (32, 32, 32)
 
 
 def color_for(class_id: int) -> tuple[int, int, int]:
-    """BGR colour of a class id (stable across frames and runs)."""
+    """BGR colour of a class id, or of a track id for tracked boxes (stable across frames and runs)."""
     return PALETTE_BGR[(_PALETTE_STRIDE * int(class_id)) % len(PALETTE_BGR)]
 
 
@@ -118,13 +119,15 @@ def _put_lines(cv2: Any, canvas: np.ndarray, lines: Sequence[str],
 def _draw_detections(cv2: Any, canvas: np.ndarray, result: Detections) -> None:
     _, thick = _text_style(canvas)
     box_thick = thick + 1
-    for box, score, cid, label in zip(
-        result.boxes_xyxy, result.scores, result.class_ids, result.labels, strict=True
+    # Tracked boxes take their track's colour, so one object keeps one colour across frames.
+    track_ids = [None] * len(result) if result.track_ids is None else result.track_ids.tolist()
+    for box, score, cid, label, track_id in zip(
+        result.boxes_xyxy, result.scores, result.class_ids, result.labels, track_ids, strict=True
     ):
         x1, y1, x2, y2 = (round(float(v)) for v in box)
-        color = color_for(int(cid))
+        color = color_for(int(cid) if track_id is None else int(track_id))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, box_thick)
-        text = f"{label} {float(score):.2f}"
+        text = f"{label} {float(score):.2f}" if track_id is None else f"#{track_id} {label} {float(score):.2f}"
         scale, tthick = _text_style(canvas)
         (_, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, tthick)
         tab_h = th + base + 2 * max(2, tthick + 1)

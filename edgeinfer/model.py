@@ -152,6 +152,7 @@ class Model:
         self._ready_dtype = self.inputs[0].dtype if len(self.inputs) == 1 else None
         self._ready_shape: tuple[int, ...] | None = None  # set by the first call the checks pass as is
         self._steps: Any = None
+        self._tracker: Any = None  # what track() follows; made on its first call
         self.name = model_file.path.name if model_file.path is not None else "<bytes>"
 
     # -- running tensors -------------------------------------------------------------------
@@ -281,6 +282,42 @@ class Model:
     def predict_batch(self, frames: Iterable[np.ndarray | str | Path | bytes]) -> list[Any]:
         """Predict several frames; batched when the model's batch dimension allows. Results in order."""
         return self._model_steps().predict_batch(list(frames))
+
+    def track(self, frame: np.ndarray | str | Path | bytes, *, tracker: Any = None,
+              timestamp: float | None = None) -> Any:
+        """``predict`` one frame of a sequence and give each detection a stable ``track_id``.
+
+        The tracker lives on the model (``reset_tracker()`` between videos); for a whole
+        source use ``model.stream(source, track=True)``.
+
+        Args:
+            frame: As for :meth:`predict`.
+            tracker: Replace the tracker: ``"bytetrack"`` (the default), ``"iou"``, a
+                :class:`~edgeinfer.tracking.TrackerConfig` or a tracker object.
+            timestamp: The frame's time, seconds; now when ``None``.
+
+        Returns:
+            ``Detections`` of the tracked objects, with ``track_ids``.
+
+        Raises:
+            InputError: the model's task is not detection, or the frame is bad.
+        """
+        import time
+
+        from edgeinfer.results import Detections
+        from edgeinfer.tracking import make_tracker
+
+        if tracker is not None or self._tracker is None:
+            self._tracker = make_tracker(tracker if tracker is not None else True)
+        result = self.predict(frame)
+        if not isinstance(result, Detections):
+            raise InputError(f"{self.name}: track() follows detections, but this model's task is "
+                             f"{self.card.task!r}; use predict()")
+        return self._tracker.update(result, time.time() if timestamp is None else timestamp)
+
+    def reset_tracker(self) -> None:
+        """Forget the tracks :meth:`track` follows (ids start again at 1)."""
+        self._tracker = None
 
     async def predict_async(self, frame: np.ndarray | str | Path | bytes) -> Any:
         """``predict`` on a worker thread, without blocking the event loop."""

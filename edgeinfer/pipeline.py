@@ -12,8 +12,8 @@ model on the one before and publishing the one before that happen at once, in fl
   static scenes (:mod:`edgeinfer.gating`), reusing the previous result.
 * With ``workers=N`` the **infer** stage runs N threads, each on its own interpreter
   (:meth:`Model.replica <edgeinfer.model.Model.replica>`); results still leave in frame order.
-* **publish** wraps each result with :func:`edgeinfer.sinks.base.make_envelope` and hands
-  it to every sink; a result, once computed, is never dropped.
+* **publish** tracks detections (:mod:`edgeinfer.tracking`), wraps each result with
+  :func:`edgeinfer.sinks.base.make_envelope` and hands it to every sink; nothing is dropped.
 
 The pipeline knows no model format. :func:`edgeinfer.streaming.stream` is its generator face.
 """
@@ -30,8 +30,10 @@ from typing import Any
 
 from edgeinfer.flow import Channel, Lane, Rate, Window
 from edgeinfer.gating import FrameGate, GateConfig
+from edgeinfer.results import Detections
 from edgeinfer.sources.base import Source
 from edgeinfer.stages import Job, PipelineStats, Step, plan_steps
+from edgeinfer.tracking import make_tracker
 from edgeinfer.types import Frame
 
 __all__ = ["Pipeline", "PipelineStats"]
@@ -57,21 +59,19 @@ class Pipeline:
             it stops (the camera is released).
         model: A :class:`~edgeinfer.model.Model` with one image input (run as separate
             preprocess, infer and decode stages), or any callable ``infer(image) -> result``
-            (one stage) where ``image`` is ``(H, W, 3)`` uint8 BGR and the result has
-            ``to_dict()``.
-        sinks: Objects with ``send(envelope, *, frame, result)``, ``flush(timeout_s)`` and
-            ``close()``; flushed on stop, closed by :meth:`close`.
+            (one stage) where ``image`` is ``(H, W, 3)`` uint8 BGR and the result has ``to_dict()``.
+        sinks: Objects with ``send(envelope, *, frame, result)``, ``flush(timeout_s)``, ``close()``.
         device_id: Device name for the envelopes.
         stream_name: Stream name for the envelopes; default the source's name.
         gate: Skip inference on unchanged frames: a :class:`~edgeinfer.gating.GateConfig`,
             a :class:`~edgeinfer.gating.FrameGate`, ``True`` for the defaults, or ``None``.
         queue_size: Capacity of the queues between stages (with policy ``latest`` the
             queues in front of the model hold one frame, the newest).
-        workers: Threads for the model, each with its own interpreter (the pipeline opens
-            ``workers - 1`` replicas of ``model`` and closes them when it stops). Use it
-            when one interpreter cannot keep up and cores are left: on a 2-core board,
+        workers: Threads for the model, each with its own interpreter (``workers - 1`` replicas
+            of ``model``). Use it when one interpreter cannot keep up and cores are left: on a 2-core board,
             ``workers=2`` with ``threads=1`` keeps both cores busy. A plain callable is
             called from every worker at once and must be thread-safe.
+        tracker: Give detections ``track_ids``: what :func:`edgeinfer.tracking.make_tracker` takes.
 
     Example:
         >>> from edgeinfer.sources import ReplaySource
@@ -92,7 +92,7 @@ class Pipeline:
     def __init__(
         self, source: Source, model: Any, sinks: Sequence[Any] = (), *, device_id: str = "edgeinfer",
         stream_name: str | None = None, gate: FrameGate | GateConfig | bool | None = None,
-        queue_size: int = 2, workers: int = 1,
+        queue_size: int = 2, workers: int = 1, tracker: Any = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
@@ -104,6 +104,7 @@ class Pipeline:
         self.device_id = device_id
         self.stream_name = stream_name or source.info.name
         self._gate = _as_gate(gate)
+        self._tracker = make_tracker(tracker)
         self._latest = source.info.policy == "latest"
         # channels[k] feeds step k; channels[-1] feeds the publisher. With policy "latest"
         # the queues up to the model hold one item and a newer frame replaces an older one,
@@ -359,14 +360,16 @@ class Pipeline:
                 job = self._channels[-1].get()
                 if job is None:
                     break
-                frame = job.frame
+                frame, result = job.frame, job.result
+                if self._tracker is not None and isinstance(result, Detections):
+                    result = self._tracker.update(result, frame.timestamp)
                 envelope = make_envelope(
                     device_id=self.device_id, stream=self.stream_name, frame_index=frame.index,
-                    result=job.result, model=self.model_name, latency_ms=round(job.work_ms, 3),
+                    result=result, model=self.model_name, latency_ms=round(job.work_ms, 3),
                     timestamp=frame.timestamp,
                 )
                 for sink in self.sinks:
-                    sink.send(envelope, frame=frame.image, result=job.result)
+                    sink.send(envelope, frame=frame.image, result=result)
                 self._latency_ms.add((time.time() - frame.timestamp) * 1000.0)
                 self._count("published")
                 self._rates["publish"].tick()

@@ -7,6 +7,7 @@ MQTT sink, the HTTP server and ``edgeinfer predict`` emit::
     {"task": "classification", "top": [{"label": "cat", "class_id": 3, "score": 0.78}]}
     {"task": "detection", "detections": [{"label": "face", "class_id": 1, "score": 0.83,
                                           "box_xyxy": [x1, y1, x2, y2]}]}
+    (a tracked detection also has "track_id": 7)
     {"task": "segmentation", "classes": {"person": 0.54}, "mask_shape": [h, w]}
     {"task": "regression", "values": [0.12, 3.4], "names": ["x", "y"]}
     {"task": "raw", "outputs": {"output0": [1, 84, 8400]}}
@@ -68,6 +69,7 @@ class Detections:
         scores: ``(N,)`` float32 confidence in 0..1.
         class_ids: ``(N,)`` int64 class indices.
         labels: ``N`` labels, ``str(class_id)`` where the card has none.
+        track_ids: ``(N,)`` int64 track ids from :mod:`edgeinfer.tracking`, ``None`` when untracked.
     """
 
     task: ClassVar[Literal["detection"]] = "detection"
@@ -75,12 +77,16 @@ class Detections:
     scores: np.ndarray
     class_ids: np.ndarray
     labels: tuple[str, ...]
+    track_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"task": "detection", "detections": [{"label", "class_id", "score", "box_xyxy"}]}``."""
+        """``{"task": "detection", "detections": [{"label", "class_id", "score", "box_xyxy"}]}``.
+
+        Tracked detections (``track_ids`` set) also carry ``"track_id"``.
+        """
         detections = [
             {
                 "label": label,
@@ -92,6 +98,9 @@ class Detections:
                 self.labels, self.class_ids, self.scores, self.boxes_xyxy, strict=True
             )
         ]
+        if self.track_ids is not None:
+            for detection, track_id in zip(detections, self.track_ids.tolist(), strict=True):
+                detection["track_id"] = int(track_id)
         return {"task": self.task, "detections": detections}
 
 

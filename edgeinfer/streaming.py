@@ -48,7 +48,7 @@ def stream(
     model: Any, source: Source | str | int | Path, *, policy: str | None = None,
     gate: FrameGate | GateConfig | bool | None = None, width: int | None = None, height: int | None = None,
     fps: float | None = None, loop: bool = False, name: str = "default", queue_size: int = 2,
-    workers: int = 1,
+    workers: int = 1, track: Any = None,
 ) -> Iterator[tuple[Frame, Any]]:
     """Yield ``(frame, result)`` pairs from a source, inference running ahead on its own thread.
 
@@ -68,6 +68,8 @@ def stream(
         name: Stream name.
         queue_size: Queue capacity between the stages.
         workers: Interpreters running side by side (see :class:`Pipeline`).
+        track: Give detections stable ``track_ids``: ``True`` (ByteTrack), ``"bytetrack"``,
+            ``"iou"``, a :class:`~edgeinfer.tracking.TrackerConfig` or a tracker.
 
     Yields:
         ``(Frame, result)``.
@@ -79,7 +81,7 @@ def stream(
     latest = source.info.policy == "latest"
     out = _GeneratorSink(1 if latest else queue_size, keep_latest=latest)
     pipeline = Pipeline(source, model, [out], device_id="local", stream_name=source.info.name, gate=gate,
-                        queue_size=queue_size, workers=workers)
+                        queue_size=queue_size, workers=workers, tracker=track)
     pipeline.start()
     try:
         while True:

@@ -11,6 +11,8 @@ Fixtures:
                        records what arrives on a topic filter.
     wait_for           ``wait_for(predicate, timeout_s=5.0) -> bool``: poll until truthy.
     free_port          ``free_port() -> int``: a free TCP port on 127.0.0.1.
+    detector_built     session: the real detector of :mod:`tests.e2e.detector` (ONNX and int8
+                       TFLite, trained for about a minute), built only when a test asks for it.
 
 Without the mosquitto binary these fixtures skip, except with ``CI=true`` where they fail.
 """
@@ -27,9 +29,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.detector import BuiltDetector
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 HOST = "127.0.0.1"
@@ -316,3 +321,18 @@ def wait_for() -> Callable[..., bool]:
 def free_port() -> Callable[[], int]:
     """``free_port() -> int``: a TCP port on 127.0.0.1 that was free a moment ago."""
     return find_free_port
+
+
+@pytest.fixture(scope="session")
+def detector_built(tmp_path_factory: pytest.TempPathFactory) -> BuiltDetector:
+    """Train the tiny real detector once per session and export it (skips without torch or skimage)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("skimage")
+    pytest.importorskip("cv2")
+    from tests.e2e.detector import build_detector
+
+    threads = torch.get_num_threads()
+    try:
+        return build_detector(tmp_path_factory.mktemp("detector"))
+    finally:
+        torch.set_num_threads(threads)

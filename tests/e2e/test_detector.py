@@ -98,17 +98,9 @@ def best_iou(result: Any, label: str, box: Box) -> float:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltDetector:
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("skimage")
-    pytest.importorskip("cv2")
-    from tests.e2e.detector import build_detector
-
-    threads = torch.get_num_threads()
-    try:
-        return build_detector(tmp_path_factory.mktemp("detector"))
-    finally:
-        torch.set_num_threads(threads)
+def built(detector_built: BuiltDetector) -> BuiltDetector:
+    """The session's detector (``detector_built`` in tests/conftest.py, shared with the events tests)."""
+    return detector_built
 
 
 @pytest.fixture(scope="module")
