@@ -68,6 +68,7 @@ class Detections:
         scores: ``(N,)`` float32 confidence in 0..1.
         class_ids: ``(N,)`` int64 class indices.
         labels: ``N`` labels, ``str(class_id)`` where the card has none.
+        track_ids: (N,) int64 track ids from a tracker, or None.
     """
 
     task: ClassVar[Literal["detection"]] = "detection"
@@ -75,6 +76,7 @@ class Detections:
     scores: np.ndarray
     class_ids: np.ndarray
     labels: tuple[str, ...]
+    track_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
