@@ -24,6 +24,7 @@ from edgeinfer.events.zones import ZoneHits
 __all__ = ["Transitions", "ZoneCounter"]
 
 TIME_DECIMALS = 3
+POINT_DECIMALS = 1
 
 
 class Transitions(NamedTuple):
@@ -71,6 +72,20 @@ class ZoneCounter:
         self._line = {name: [0, 0] for name in self.line_names}  # in, out
         self._line_by_label: dict[str, dict[str, list[int]]] = {name: {} for name in self.line_names}
         self._changed_at = dict.fromkeys((*self.zone_names, *self.line_names), 0.0)
+        self._geometry: dict[str, list[list[float]]] = {}
+
+    def set_geometry(self, polygons_px: Sequence[np.ndarray], lines_px: np.ndarray) -> None:
+        """The bound pixel coordinates that go into the messages (``polygon`` of a zone, ``points`` of a line).
+
+        Args:
+            polygons_px: One ``(P, 2)`` array per zone, in :attr:`zone_names` order.
+            lines_px: ``(L, 2, 2)`` the lines' end points, in :attr:`line_names` order.
+        """
+        self.lines_px = lines_px
+        shapes = [*polygons_px, *lines_px]
+        self._geometry = {name: [[round(float(x), POINT_DECIMALS), round(float(y), POINT_DECIMALS)]
+                                 for x, y in np.asarray(points, np.float64).tolist()]
+                          for name, points in zip((*self.zone_names, *self.line_names), shapes, strict=True)}
 
     def grow(self, capacity: int) -> None:
         """Make room for ``capacity`` slots, keeping the state of the existing ones."""
@@ -171,15 +186,19 @@ class ZoneCounter:
         return now, ever
 
     def message(self, name: str) -> dict[str, Any]:
-        """The counts message of one zone or line (the retained ``.../zones/<name>`` payload)."""
+        """The counts message of one zone or line (the retained ``.../zones/<name>`` payload).
+
+        A zone's carries its ``polygon`` and a line's its ``points`` in frame pixels, so a viewer can draw them.
+        """
         stamp = round(self._changed_at[name], TIME_DECIMALS)
         if name in self._zone:
             inside, entered, left = self._zone[name]
             by_label = {k: {"inside": v[0], "entered": v[1], "left": v[2]}
                         for k, v in sorted(self._zone_by_label[name].items())}
-            return {"kind": "zone", "name": name, "stream": self.stream, "timestamp": stamp, "inside": inside,
-                    "entered": entered, "left": left, "by_label": by_label}
+            return {"kind": "zone", "name": name, "stream": self.stream, "timestamp": stamp,
+                    "polygon": self._geometry.get(name, []), "inside": inside, "entered": entered, "left": left,
+                    "by_label": by_label}
         n_in, n_out = self._line[name]
         line_by_label = {k: {"in": v[0], "out": v[1]} for k, v in sorted(self._line_by_label[name].items())}
-        return {"kind": "line", "name": name, "stream": self.stream, "timestamp": stamp, "in": n_in, "out": n_out,
-                "by_label": line_by_label}
+        return {"kind": "line", "name": name, "stream": self.stream, "timestamp": stamp,
+                "points": self._geometry.get(name, []), "in": n_in, "out": n_out, "by_label": line_by_label}

@@ -102,6 +102,8 @@ class EventEngine:
         self._orphans = [] if self._journal is None else self._journal.read()
         self._journal_at = 0.0
         self._required: np.ndarray = np.zeros(0, np.intp)
+        self._announced = False  # the counts of every zone/line went out (with their geometry)
+        self._pending_counts: set[str] = set()  # changed between frames (expire, finish), sent with the next
         if self._zones is not None:
             self._bind(self._zones)
 
@@ -116,8 +118,11 @@ class EventEngine:
         if self._counter is None:
             self._counter = ZoneCounter(names, zones.line_names, zones.lines_px, stream=self.stream,
                                         capacity=self._tracks.capacity)
-        self._counter.lines_px = zones.lines_px
+        self._counter.set_geometry(zones.polygons_px, zones.lines_px)
+        self._announced = False  # new geometry: send every zone's and line's counts again
         self._class_ok = np.zeros(0, bool)  # rebuilt for the new zones
+        self._zone_ok = np.zeros((0, len(names)), bool)
+        self._line_ok = np.zeros((0, len(zones.line_names)), bool)
 
     def _zone_set(self, image: np.ndarray) -> ZoneSet:
         size = (int(image.shape[1]), int(image.shape[0]))
@@ -197,9 +202,33 @@ class EventEngine:
                 table.info[slot].crossings.append(
                     {"line": zones.line_names[li], "direction": direction, "timestamp": round(t, T_DEC)})
         events = self._emit(slots, t, changed_slots, counter)
-        events.extend(self._end_lost(t, counter, changed_names))
+        events.extend(self._expire(t, counter, changed_names))
         self._keep_journal(bool(events and any(e["type"] != "update" for e in events)))
+        changed_names |= self._pending_counts
+        self._pending_counts = set()
+        if not self._announced:
+            self._announced = True
+            return EngineOutput(events, self.counts())
         return EngineOutput(events, {name: counter.message(name) for name in sorted(changed_names)})
+
+    def expire(self, timestamp: float) -> list[dict[str, Any]]:
+        """End (reason ``lost``) the events whose track was last seen more than ``max_lost_s`` before ``timestamp``.
+
+        For a source that gives no frames (a camera that dropped); :meth:`update` does the same every frame.
+        The zones those tracks leave come in the ``counts`` of the next :meth:`update`, and in :meth:`counts`.
+
+        Args:
+            timestamp: The time now, on the frames' clock, in seconds.
+
+        Returns:
+            The ``end`` messages.
+        """
+        counter = self._counter
+        if counter is None:
+            return []
+        events = self._expire(float(timestamp), counter, self._pending_counts)
+        self._keep_journal(bool(events))
+        return events
 
     def _slots(self, track_ids: np.ndarray, t: float, counter: ZoneCounter) -> np.ndarray:
         slots = self._tracks.lookup(track_ids)
@@ -259,7 +288,7 @@ class EventEngine:
             message = self._message(slot, "end", t, counter, end_reason=reason)
         return message
 
-    def _end_lost(self, t: float, counter: ZoneCounter, changed_names: set[str]) -> list[dict[str, Any]]:
+    def _expire(self, t: float, counter: ZoneCounter, changed_names: set[str]) -> list[dict[str, Any]]:
         table = self._tracks
         live = table.active_slots()
         events = []
@@ -305,7 +334,7 @@ class EventEngine:
                 message = self._end(slot, float(timestamp), reason, counter)
                 if message is not None:
                     events.append(message)
-                counter.release(slot, float(timestamp))
+                self._pending_counts.update(counter.release(slot, float(timestamp)))
                 self._tracks.free(slot)
         self._keep_journal(True)
         return events

@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from edgeinfer.card import validation_message
+from edgeinfer.card_schema import validation_message
 from edgeinfer.errors import ConfigError
 from edgeinfer.events.geometry import (
     ANCHORS,
@@ -234,7 +234,10 @@ class ZoneSet:
     def _prepare_edges(self) -> None:
         """Flatten every zone's edges into arrays, so locating needs no loop over zones."""
         zones = list(self.zones_file.zones.values())
-        starts, a, b, anchor = [], [], [], []
+        starts: list[int] = []
+        anchor: list[int] = []
+        a: list[np.ndarray] = []
+        b: list[np.ndarray] = []
         for zone, poly in zip(zones, self.polygons_px, strict=True):
             starts.append(len(a))
             a.extend(poly)
@@ -280,7 +283,8 @@ class ZoneSet:
             crossings = points_in_edges(px, py, self._edge_a, self._edge_b).astype(np.int32) @ self._edge_onehot
             inside = (crossings & 1).astype(bool)
             distance = point_segment_distance(px, py, self._edge_a, self._edge_b)
-            border = np.minimum.reduceat(distance, self._zone_starts, axis=1) if n else distance[:, :0]
+            border = (np.minimum.reduceat(distance, self._zone_starts, axis=1) if n
+                      else np.zeros((0, len(self.zone_names))))
         else:
             inside, border = np.zeros((n, 0), bool), np.zeros((n, 0))
         line_points = anchors[self._line_anchor].transpose(1, 0, 2)  # (N, L, 2)
