@@ -25,12 +25,11 @@ FRAME = np.add.outer(np.arange(H), np.arange(W)).astype(np.uint8)[..., None].rep
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "edgeinfer" / "events" / "event.schema.json"
 DOCS_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "event.schema.json"
 
-Obj = tuple[int, tuple[float, float, float, float]] | tuple[int, tuple[float, float, float, float], float, int]
 
 
-def dets(*objs: Obj) -> Detections:
+def dets(*objs: tuple[Any, ...]) -> Detections:
     """Detections of ``(track_id, box[, score[, class_id]])`` tuples."""
-    full = [(o[0], o[1], o[2] if len(o) > 2 else 0.9, o[3] if len(o) > 3 else 0) for o in objs]  # type: ignore[misc]
+    full = [(o[0], o[1], o[2] if len(o) > 2 else 0.9, o[3] if len(o) > 3 else 0) for o in objs]
     return Detections(np.array([o[1] for o in full], np.float32).reshape(-1, 4),
                       np.array([o[2] for o in full], np.float32), np.array([o[3] for o in full], np.int64),
                       tuple(LABELS[o[3]] for o in full), track_ids=np.array([o[0] for o in full], np.int64))
@@ -210,15 +209,16 @@ def test_snapshots_written_and_readable(tmp_path: Path) -> None:
     assert np.abs(crop.astype(int) - FRAME[y1:y2, x1:x2].astype(int)).mean() < 3
 
 
-def test_events_validate_against_the_schema() -> None:
+def test_events_validate_against_the_schema(tmp_path: Path) -> None:
     schema = json.loads(SCHEMA_FILE.read_text())
     assert schema == event_schema()
     assert json.loads(DOCS_SCHEMA.read_text()) == schema
     assert schema["title"] == "edgeinfer event message"
-    eng = engine(min_frames=1, update_interval_s=0.0, snapshots=SnapshotConfig(dir=Path("/nonexistent/x")))
+    eng = engine(min_frames=1, update_interval_s=0.0, snapshots=SnapshotConfig(dir=tmp_path))
     events, counts = run(eng, [dets((1, at(40, y))) for y in range(60, 200, 10)])
     events.extend(eng.finish(5.0))
     assert set(types(events)) == {"new", "update", "end"}
+    assert events[0]["snapshot"]["crop"] is not None and events[0]["crossings"] == []
     for event in events:
         jsonschema.validate(json.loads(json.dumps(event)), schema)
     with pytest.raises(jsonschema.ValidationError):
@@ -252,6 +252,9 @@ def test_journal_recovered_after_a_kill(tmp_path: Path) -> None:
     ended = second.recover()
     assert {e["event_id"] for e in ended} == opened and len(ended) == 2
     assert {(e["type"], e["end_reason"]) for e in ended} == {("end", "interrupted")}
+    schema = json.loads(SCHEMA_FILE.read_text())
+    for event in ended:
+        jsonschema.validate(event, schema)
     assert second.recover() == []
     third = EventEngine(EventsConfig(snapshots=None), device_id="d", stream="cam", journal=journal)
     assert third.recover() == []
