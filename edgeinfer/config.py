@@ -15,6 +15,7 @@ schema (:mod:`edgeinfer.sinks.mqtt_options`), the ``gate:`` key the gate's
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -31,11 +32,20 @@ from pydantic import (
 
 from edgeinfer.card import validation_message
 from edgeinfer.errors import ConfigError
+from edgeinfer.events import EventsConfig, LineConfig, ZoneConfig
 from edgeinfer.gating import GateConfig
+from edgeinfer.publishing import EventSetup
 from edgeinfer.sinks.jsonl import JsonlSinkConfig
-from edgeinfer.sinks.mqtt_options import MqttConfig, MqttSinkConfig, TlsConfig, resolve_password
+from edgeinfer.sinks.mqtt_options import (
+    MqttConfig,
+    MqttSinkConfig,
+    TlsConfig,
+    default_queue_path,
+    resolve_password,
+)
 from edgeinfer.sinks.video import VideoSinkConfig
 from edgeinfer.sinks.webhook import WebhookSinkConfig
+from edgeinfer.tracking import TrackerConfig
 
 # The sinks' configs (JsonlSinkConfig, ...) live with the sinks; they are also exported
 # here, under the names this module always had.
@@ -71,6 +81,36 @@ class StreamConfig(_Strict):
     fps: float | None = Field(None, gt=0)
     loop: bool = False
     gate: GateConfig | None = None
+    tracker: TrackerConfig | None = Field(None, description=(
+        "follow objects across frames: bytetrack, iou or none (default: bytetrack when events are on)"))
+    zones: dict[str, ZoneConfig] = Field({}, description="named polygons [[x, y], ...]; zones turn events on")
+    zones_file: Path | None = Field(None, description=(
+        "a YAML file with zones: and lines: (as edgeinfer predict --zones takes); it turns events on"))
+    lines: dict[str, LineConfig] = Field({}, description="named directed lines [A, B]; lines turn events on")
+    events: EventsConfig | None = Field(None, description=(
+        "new/update/end events of tracked objects (default settings when zones, lines or clips are set)"))
+    clips: Any = None  # MERGE-CLIPS
+    publish: list[Literal["events", "results"]] | None = Field(None, min_length=1, description=(
+        "what goes to the sinks: [events] (default when events are on), [results] (default otherwise) or both"))
+
+    @model_validator(mode="after")
+    def _events_need_tracks(self) -> StreamConfig:
+        setup = self.event_setup()
+        if setup is not None and self.tracker is not None and self.tracker.type == "none":
+            raise ValueError("events follow tracks, but tracker is none; use tracker: bytetrack (or iou)")
+        if setup is None and (self.zones or self.zones_file or self.lines or self.events or self.clips):
+            raise ValueError("zones, lines, events and clips make events, but publish has no events; "
+                             "use publish: [events] or [events, results]")
+        return self
+
+    def event_setup(self, journal: Path | None = None) -> EventSetup | None:
+        """The stream's :class:`~edgeinfer.publishing.EventSetup`, or ``None`` when it publishes results only."""
+        wanted = bool(self.zones or self.zones_file or self.lines or self.events or self.clips)
+        publish = self.publish or (["events"] if wanted else ["results"])
+        if "events" not in publish:
+            return None
+        return EventSetup(zones=self.zones, zones_file=self.zones_file, lines=self.lines,
+                          events=self.events or EventsConfig(), clips=self.clips, publish=publish, journal=journal)
 
 
 class HttpConfig(_Strict):
@@ -130,6 +170,13 @@ class DaemonConfig(_Strict):
                 raise ValueError(f"sink {sink.type!r} needs the {missing[0]}: section (see --schema)")
         return self
 
+    def events_journal(self, stream: str) -> Path:
+        """Where ``stream`` keeps its open events: beside the MQTT queue (a persistent disk), else in
+        the state folder (``$EDGEINFER_STATE_DIR``)."""
+        queue = self.mqtt.queue_path if self.mqtt is not None else None
+        folder = (queue or default_queue_path(self.device_id)).parent
+        return folder / f"events-{self.device_id}-{stream}.json"
+
     def mqtt_password(self) -> str | None:
         """The broker password resolved by :func:`load_config` (never logged)."""
         if self.mqtt is None or self.mqtt.password is None:
@@ -180,7 +227,7 @@ def _resolve(config: DaemonConfig, base: Path) -> DaemonConfig:
     def rel(p: Path | None) -> Path | None:
         return None if p is None else (p if p.is_absolute() else base / p)
 
-    streams = [s.model_copy(update={"model": rel(s.model), "card": rel(s.card)}) for s in config.streams]
+    streams = [_resolve_stream(s, rel) for s in config.streams]
     # Any path in a sink's config (jsonl, video, a third party's) is taken from the config's folder.
     sinks = [s.model_copy(update={k: rel(v) for k, v in s if isinstance(v, Path)}) for s in config.sinks]
     update: dict[str, Any] = {"streams": streams, "sinks": sinks}
@@ -192,6 +239,25 @@ def _resolve(config: DaemonConfig, base: Path) -> DaemonConfig:
     if config.control.model_dir is not None:
         update["control"] = config.control.model_copy(update={"model_dir": rel(config.control.model_dir)})
     return config.model_copy(update=update)
+
+
+def _resolve_stream(stream: StreamConfig, rel: Callable[[Path | None], Path | None]) -> StreamConfig:
+    """A stream's paths (model, card, zones file, snapshot and clip folders) from the config's folder."""
+    update: dict[str, Any] = {"model": rel(stream.model), "card": rel(stream.card)}
+    if stream.zones_file is not None:
+        update["zones_file"] = rel(stream.zones_file)
+    events = stream.events
+    if events is not None and events.snapshots is not None:
+        snapshots = events.snapshots.model_copy(update={"dir": rel(events.snapshots.dir)})
+        update["events"] = events.model_copy(update={"snapshots": snapshots})
+    elif events is None and stream.event_setup() is not None:
+        defaults = EventsConfig()
+        assert defaults.snapshots is not None
+        snapshots = defaults.snapshots.model_copy(update={"dir": rel(defaults.snapshots.dir)})
+        update["events"] = defaults.model_copy(update={"snapshots": snapshots})
+    if stream.clips is not None:
+        update["clips"] = stream.clips.model_copy(update={"dir": rel(stream.clips.dir)})
+    return stream.model_copy(update=update)
 
 
 def config_model() -> type[DaemonConfig]:

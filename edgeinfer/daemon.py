@@ -240,8 +240,10 @@ class Daemon:
             source = open_source(stream_config.source, width=stream_config.width, height=stream_config.height,
                                  fps=stream_config.fps, policy=stream_config.policy, loop=stream_config.loop,
                                  name=stream_config.name)
+            events = stream_config.event_setup(journal=config.events_journal(stream_config.name))
             pipeline = Pipeline(source, model, self._sinks, device_id=config.device_id,
-                                stream_name=stream_config.name, gate=stream_config.gate, workers=stream_config.workers)
+                                stream_name=stream_config.name, gate=stream_config.gate, workers=stream_config.workers,
+                                tracker=stream_config.tracker, events=events)
         except BaseException:
             if source is not None:
                 source.close()

@@ -79,6 +79,12 @@ class Channel(Generic[T]):
             self._cond.notify_all()
             return item
 
+    @property
+    def ended(self) -> bool:
+        """True once :meth:`get` can only return ``None``: finished and empty, or aborted."""
+        with self._cond:
+            return self._aborted or (self._finished and not self._items)
+
     def finish(self) -> None:
         """No more input: ``get`` returns the remaining items, then ``None``."""
         with self._cond:

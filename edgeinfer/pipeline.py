@@ -12,8 +12,8 @@ model on the one before and publishing the one before that happen at once, in fl
   static scenes (:mod:`edgeinfer.gating`), reusing the previous result.
 * With ``workers=N`` the **infer** stage runs N threads, each on its own interpreter
   (:meth:`Model.replica <edgeinfer.model.Model.replica>`); results still leave in frame order.
-* **publish** tracks detections (:mod:`edgeinfer.tracking`), wraps each result with
-  :func:`edgeinfer.sinks.base.make_envelope` and hands it to every sink; nothing is dropped.
+* **publish** (:mod:`edgeinfer.publishing`) tracks detections, makes events, wraps each
+  result in an envelope and hands it and the events to the sinks; nothing is dropped.
 
 The pipeline knows no model format. :func:`edgeinfer.streaming.stream` is its generator face.
 """
@@ -30,10 +30,9 @@ from typing import Any
 
 from edgeinfer.flow import Channel, Lane, Rate, Window
 from edgeinfer.gating import FrameGate, GateConfig
-from edgeinfer.results import Detections
+from edgeinfer.publishing import Publisher, as_setup
 from edgeinfer.sources.base import Source
 from edgeinfer.stages import Job, PipelineStats, Step, plan_steps
-from edgeinfer.tracking import make_tracker
 from edgeinfer.types import Frame
 
 __all__ = ["Pipeline", "PipelineStats"]
@@ -41,6 +40,7 @@ __all__ = ["Pipeline", "PipelineStats"]
 log = logging.getLogger("edgeinfer.pipeline")
 
 MAX_CONSECUTIVE_ERRORS = 10
+IDLE_S = 0.5  # the publisher looks for lost tracks when no frame came for this long
 
 
 def _as_gate(gate: FrameGate | GateConfig | bool | None) -> FrameGate | None:
@@ -72,6 +72,9 @@ class Pipeline:
             ``workers=2`` with ``threads=1`` keeps both cores busy. A plain callable is
             called from every worker at once and must be thread-safe.
         tracker: Give detections ``track_ids``: what :func:`edgeinfer.tracking.make_tracker` takes.
+        events: Turn tracks into events and zone counts for the sinks' ``send_event`` and
+            ``send_counts``: an :class:`~edgeinfer.publishing.EventSetup` (zones, lines, clips,
+            ``publish``), an :class:`~edgeinfer.events.EventsConfig`, or ``True`` for the defaults.
 
     Example:
         >>> from edgeinfer.sources import ReplaySource
@@ -92,7 +95,7 @@ class Pipeline:
     def __init__(
         self, source: Source, model: Any, sinks: Sequence[Any] = (), *, device_id: str = "edgeinfer",
         stream_name: str | None = None, gate: FrameGate | GateConfig | bool | None = None,
-        queue_size: int = 2, workers: int = 1, tracker: Any = None,
+        queue_size: int = 2, workers: int = 1, tracker: Any = None, events: Any = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
@@ -104,7 +107,9 @@ class Pipeline:
         self.device_id = device_id
         self.stream_name = stream_name or source.info.name
         self._gate = _as_gate(gate)
-        self._tracker = make_tracker(tracker)
+        self._publisher = Publisher(self.sinks, device_id=device_id, stream=self.stream_name, model=self.model_name,
+                                    source=source.info, tracker=tracker, events=as_setup(events),
+                                    labels=getattr(getattr(model, "card", None), "labels", None))
         self._latest = source.info.policy == "latest"
         # channels[k] feeds step k; channels[-1] feeds the publisher. With policy "latest"
         # the queues up to the model hold one item and a newer frame replaces an older one,
@@ -353,26 +358,21 @@ class Pipeline:
                     self.stream_name, stage, frame.index, consecutive, exc)
 
     def _publish_loop(self) -> None:
-        from edgeinfer.sinks.base import make_envelope
-
+        publisher, inbox = self._publisher, self._channels[-1]
         try:
+            publisher.start()
             while True:
-                job = self._channels[-1].get()
+                job = inbox.get(timeout_s=IDLE_S)
                 if job is None:
-                    break
-                frame, result = job.frame, job.result
-                if self._tracker is not None and isinstance(result, Detections):
-                    result = self._tracker.update(result, frame.timestamp)
-                envelope = make_envelope(
-                    device_id=self.device_id, stream=self.stream_name, frame_index=frame.index,
-                    result=result, model=self.model_name, latency_ms=round(job.work_ms, 3),
-                    timestamp=frame.timestamp,
-                )
-                for sink in self.sinks:
-                    sink.send(envelope, frame=frame.image, result=result)
-                self._latency_ms.add((time.time() - frame.timestamp) * 1000.0)
+                    if inbox.ended:
+                        break
+                    publisher.idle()  # no frame for a while: tracks of a dropped camera end
+                    continue
+                publisher.publish(job.frame, job.result, round(job.work_ms, 3))
+                self._latency_ms.add((time.time() - job.frame.timestamp) * 1000.0)
                 self._count("published")
                 self._rates["publish"].tick()
+            publisher.finish("stopped" if self._stopping.is_set() else "source_ended")
         except BaseException as exc:
             self._fail(exc, len(self._channels) - 1)
         finally:

@@ -82,12 +82,16 @@ class EventEngine:
         zones: Zones and lines; a ``ZonesFile`` is bound to the first frame's size.
         journal: A JSON file keeping the open events, for :meth:`recover` after a kill.
         clips: A clip recorder, told about every frame and every event's start and end.
+        autosave: Write the journal inside :meth:`update`, :meth:`finish` and :meth:`recover`.
+            ``False``: the caller calls :meth:`save_journal` once the messages are delivered (or
+            queued on disk), so a kill in between never loses an ``end``.
     """
 
     def __init__(self, config: EventsConfig, *, device_id: str, stream: str, model: str = "",
                  zones: ZoneSet | ZonesFile | None = None, journal: Path | None = None,
-                 clips: ClipRecording | None = None) -> None:
+                 clips: ClipRecording | None = None, autosave: bool = True) -> None:
         self.config, self.device_id, self.stream, self.model = config, device_id, stream, model
+        self._autosave, self._journal_due = autosave, False
         self._zones_file = zones.zones_file if isinstance(zones, ZoneSet) else (zones or ZonesFile())
         self._zones: ZoneSet | None = zones if isinstance(zones, ZoneSet) else None
         self._clips = clips
@@ -350,8 +354,15 @@ class EventEngine:
         return ended
 
     def _keep_journal(self, now: bool) -> None:
+        self._journal_due = self._journal_due or now
+        if self._autosave:
+            self.save_journal()
+
+    def save_journal(self) -> None:
+        """Write the open events to the journal: at once after a ``new`` or ``end``, else at most every second."""
         if self._journal is None:
             return
+        now, self._journal_due = self._journal_due, False
         clock = time.monotonic()
         open_slots = np.flatnonzero(self._tracks.has_event & (self._tracks.track_id >= 0)).tolist()
         if not now and (not open_slots or clock - self._journal_at < JOURNAL_INTERVAL_S):
