@@ -91,6 +91,9 @@ class PostprocessSpec(_Strict):
     score_threshold: float = Field(0.25, ge=0.0, le=1.0)
     iou_threshold: float = Field(0.45, ge=0.0, le=1.0)
     max_detections: int = Field(100, ge=1)
+    # One box per object whatever its label: small detectors often give one object two
+    # labels, and a tracker then follows it twice.
+    agnostic_nms: bool = False
     top_k: int = Field(5, ge=1)
     mask_threshold: float = Field(0.5, ge=0.0, le=1.0)
 

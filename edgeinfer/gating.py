@@ -15,7 +15,7 @@ import time
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FrameGate", "GateConfig", "thumbnail"]
+__all__ = ["FrameGate", "GateConfig", "as_gate", "thumbnail"]
 
 
 class GateConfig(BaseModel):
@@ -85,3 +85,12 @@ class FrameGate:
     def reset(self) -> None:
         """Forget the reference so the next frame is inferred (after a model switch)."""
         self._reference = None
+
+
+def as_gate(gate: FrameGate | GateConfig | bool | None) -> FrameGate | None:
+    """What ``Pipeline(gate=...)`` takes, as a gate: ``True`` for the defaults, ``None``/``False`` for none."""
+    if gate is None or gate is False:
+        return None
+    if gate is True:
+        return FrameGate()
+    return FrameGate(gate) if isinstance(gate, GateConfig) else gate

@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from edgeinfer.flow import Channel, Lane, Rate, Window
-from edgeinfer.gating import FrameGate, GateConfig
+from edgeinfer.gating import FrameGate, GateConfig, as_gate
 from edgeinfer.publishing import Publisher, as_setup
 from edgeinfer.sources.base import Source
 from edgeinfer.stages import Job, PipelineStats, Step, plan_steps
@@ -38,17 +38,8 @@ from edgeinfer.types import Frame
 __all__ = ["Pipeline", "PipelineStats"]
 
 log = logging.getLogger("edgeinfer.pipeline")
-
 MAX_CONSECUTIVE_ERRORS = 10
 IDLE_S = 0.5  # the publisher looks for lost tracks when no frame came for this long
-
-
-def _as_gate(gate: FrameGate | GateConfig | bool | None) -> FrameGate | None:
-    if gate is None or gate is False:
-        return None
-    if gate is True:
-        return FrameGate()
-    return FrameGate(gate) if isinstance(gate, GateConfig) else gate
 
 
 class Pipeline:
@@ -106,7 +97,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.device_id = device_id
         self.stream_name = stream_name or source.info.name
-        self._gate = _as_gate(gate)
+        self._gate = as_gate(gate)
         self._publisher = Publisher(self.sinks, device_id=device_id, stream=self.stream_name, model=self.model_name,
                                     source=source.info, tracker=tracker, events=as_setup(events),
                                     labels=getattr(getattr(model, "card", None), "labels", None))
@@ -166,7 +157,7 @@ class Pipeline:
         if not self._threads:
             self.start()
         try:
-            while not self._done.wait(0.1):
+            while not self.wait(0.1):
                 pass
         except KeyboardInterrupt:
             self.stop()
@@ -216,6 +207,15 @@ class Pipeline:
     def finished(self) -> bool:
         """True once every stage has ended (source ended, stopped or failed)."""
         return self._done.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until every stage has ended or ``timeout_s`` passed; returns :attr:`finished`."""
+        return self._done.wait(timeout_s)
+
+    @property
+    def clock_origin(self) -> float | None:
+        """The events' clock at the first frame (a file's frames are timed from it); ``None`` before."""
+        return self._publisher.origin
 
     def raise_error(self) -> None:
         """Re-raise the exception that stopped the pipeline, if any."""

@@ -162,6 +162,11 @@ class Publisher:
                                       zones=zones, journal=events.journal, clips=self.clips,
                                       autosave=False)
 
+    @property
+    def origin(self) -> float | None:
+        """The clock at frame 0 (``None`` before the first frame)."""
+        return self._t0
+
     def clock(self, frame: Frame) -> float:
         """The time the frame shows: its capture time, or for a file its position from the start."""
         if self._t0 is None:
@@ -213,6 +218,11 @@ class Publisher:
                 self.clips.close()
 
     def _send_events(self, events: list[dict[str, Any]], counts: dict[str, dict[str, Any]]) -> None:
+        engine = self.engine
+        ends = [e for e in events if e["type"] == "end"]
+        if engine is not None and (ends or any(e["type"] == "new" for e in events)):
+            # Journal first: a kill while sending then repeats an end at the next start, never loses one.
+            engine.save_journal(force=True, pending=ends)
         for sink in self.sinks:
             send_event = getattr(sink, "send_event", None)
             if send_event is not None:
@@ -222,7 +232,7 @@ class Publisher:
             if send_counts is not None:
                 for name, message in counts.items():
                     send_counts(self.stream, name, message)
-        if self.engine is not None:
-            self.engine.save_journal()  # after the sinks took them: a kill now loses no end
+        if engine is not None:
+            engine.save_journal(force=bool(ends))  # the sinks took the ends: out of the journal
         for event in events:
             log.debug("%s: event %s %s %s", self.stream, event["type"], event["label"], event["event_id"])

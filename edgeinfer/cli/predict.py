@@ -1,4 +1,8 @@
-"""``edgeinfer predict MODEL IMAGE... [--card CARD] [--save OUT] [--json]``."""
+"""``edgeinfer predict MODEL IMAGE... [--card CARD] [--save OUT] [--json]``.
+
+A video, camera or stream instead of images (``edgeinfer predict MODEL video.mp4 --track
+--zones zones.yaml --save out.mp4``) runs through :mod:`edgeinfer.cli.predict_video`.
+"""
 
 from __future__ import annotations
 
@@ -46,14 +50,39 @@ def _save_path(save: Path, image: str, many: bool) -> Path:
 @click.option("--accelerator", default="auto", show_default=True, help="auto, or a name from `edgeinfer devices`.")
 @click.option("--save", type=click.Path(path_type=Path), help="Write annotated images: a file (one image) or a folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option("--track", is_flag=True, help="Video: follow objects and print events (new, zones, crossings, end).")
+@click.option("--tracker", type=click.Choice(["bytetrack", "iou"]), default="bytetrack", show_default=True,
+              help="Video: how objects are followed.")
+@click.option("--zones", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Video: a YAML file of zones: and lines: to count (implies --track).")
+@click.option("--snapshots", type=click.Path(file_okay=False, path_type=Path),
+              help="Video with --track: write each event's best crop and frame into this folder.")
 def command(model: str, images: tuple[str, ...], card_path: str | None, accelerator: str,
-            save: Path | None, as_json: bool) -> None:
-    """Run MODEL on IMAGE files and print one result per image."""
+            save: Path | None, as_json: bool, track: bool, tracker: str, zones: Path | None,
+            snapshots: Path | None) -> None:
+    """Run MODEL on IMAGE files and print one result per image; or on a video, camera or stream.
+
+    \b
+    Examples:
+      edgeinfer predict detector.tflite photo.jpg --save out.jpg
+      edgeinfer predict detector.tflite video.mp4 --track --zones zones.yaml --save out.mp4
+    """
     import edgeinfer
+    from edgeinfer.cli.predict_video import is_stream, run_video
     from edgeinfer.images import read_image
 
+    streams = [name for name in images if is_stream(name)]
+    if streams and len(images) > 1:
+        raise click.UsageError(f"give one video, camera or stream at a time (got {', '.join(images)})")
+    if (track or zones or snapshots) and not streams:
+        raise click.UsageError("--track, --zones and --snapshots follow objects through a video, camera or "
+                               "stream; give one (video.mp4, 0, rtsp://...) instead of images")
     failed = 0
     with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
+        if streams:
+            run_video(loaded, streams[0], track=track, tracker=tracker, zones=zones, snapshots=snapshots,
+                      save=save, as_json=as_json)
+            return
         rows = []
         for image in images:
             try:

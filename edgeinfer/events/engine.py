@@ -344,9 +344,15 @@ class EventEngine:
         return events
 
     def recover(self) -> list[dict[str, Any]]:
-        """``end`` messages (reason ``interrupted``) for the events a killed process left open in the journal."""
+        """``end`` messages (reason ``interrupted``) for the events a killed process left open in the journal.
+
+        An ``end`` the killed process made but had not handed to its sinks goes out as it was.
+        """
         ended = []
         for event in self._orphans:
+            if event.get("type") == "end":
+                ended.append(event)
+                continue
             ended.append({**event, "type": "end", "end_reason": "interrupted",
                           "timestamp": event.get("last_seen", event.get("timestamp"))})
         self._orphans = []
@@ -358,11 +364,17 @@ class EventEngine:
         if self._autosave:
             self.save_journal()
 
-    def save_journal(self) -> None:
-        """Write the open events to the journal: at once after a ``new`` or ``end``, else at most every second."""
+    def save_journal(self, *, force: bool = False, pending: list[dict[str, Any]] | None = None) -> None:
+        """Write the open events to the journal: at once after a ``new`` or ``end``, else at most every second.
+
+        Args:
+            force: Write now.
+            pending: ``end`` messages not yet handed to the sinks, kept in the journal until they
+                are (a kill in between sends them at the next start, rather than losing them).
+        """
         if self._journal is None:
             return
-        now, self._journal_due = self._journal_due, False
+        now, self._journal_due = force or self._journal_due, False
         clock = time.monotonic()
         open_slots = np.flatnonzero(self._tracks.has_event & (self._tracks.track_id >= 0)).tolist()
         if not now and (not open_slots or clock - self._journal_at < JOURNAL_INTERVAL_S):
@@ -371,4 +383,4 @@ class EventEngine:
         counter = self._counter
         current = [] if counter is None else [self._message(s, "update", float(self._tracks.last_seen[s]), counter)
                                                for s in open_slots]
-        self._journal.write([*self._orphans, *current])
+        self._journal.write([*self._orphans, *current, *(pending or ())])

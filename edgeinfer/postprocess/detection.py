@@ -69,7 +69,7 @@ def select_detections(
 
     Args:
         candidates: Boxes in model-input pixels with scores and class ids.
-        spec: ``score_threshold``, ``iou_threshold`` and ``max_detections``.
+        spec: ``score_threshold``, ``iou_threshold``, ``max_detections`` and ``agnostic_nms``.
         geometry: How frame pixels map to model-input pixels.
         label: Class id to label (``ModelCard.label``).
 
@@ -79,7 +79,8 @@ def select_detections(
     passed = np.flatnonzero(candidates.scores >= spec.score_threshold)
     boxes, scores, class_ids = (a[passed] for a in candidates)
     keep = nms_per_class(
-        boxes, scores, class_ids, iou_threshold=spec.iou_threshold, max_detections=spec.max_detections
+        boxes, scores, class_ids, iou_threshold=spec.iou_threshold, max_detections=spec.max_detections,
+        agnostic=spec.agnostic_nms,
     )
     frame_boxes = geometry.boxes_to_frame(boxes[keep], clip=True)
     has_area = (frame_boxes[:, 2] > frame_boxes[:, 0]) & (frame_boxes[:, 3] > frame_boxes[:, 1])

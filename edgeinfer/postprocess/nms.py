@@ -20,6 +20,7 @@ def nms_per_class(
     *,
     iou_threshold: float,
     max_detections: int,
+    agnostic: bool = False,
 ) -> np.ndarray:
     """Return the indices of the boxes kept by class-aware NMS, best score first.
 
@@ -33,6 +34,8 @@ def nms_per_class(
         iou_threshold: Overlap (intersection over union, 0..1) above which a box is dropped.
         max_detections: Keep at most this many boxes (after NMS, so duplicates never
             take the place of real objects).
+        agnostic: Let a box suppress overlapping boxes of every class (one box per object;
+            the card's ``postprocess.agnostic_nms``).
 
     Returns:
         ``(K,)`` int64 indices into the inputs, ``K <= max_detections``, by falling score.
@@ -55,7 +58,7 @@ def nms_per_class(
     picked = cv2.dnn.NMSBoxesBatched(
         boxes_xywh.tolist(),
         np.asarray(scores, dtype=np.float64).tolist(),
-        np.asarray(class_ids, dtype=np.int64).tolist(),
+        (np.zeros(len(scores), np.int64) if agnostic else np.asarray(class_ids, dtype=np.int64)).tolist(),
         float("-inf"),
         float(iou_threshold),
     )

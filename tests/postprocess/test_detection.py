@@ -56,6 +56,13 @@ def test_yolov8_nms_threshold_and_class_awareness() -> None:
     assert det.boxes_xyxy.dtype == np.float32 and det.boxes_xyxy.shape == (2, 4)
 
 
+def test_agnostic_nms_keeps_one_box_per_object_whatever_its_label() -> None:
+    geometry = Geometry(INPUT_WH, INPUT_WH)
+    det = run_decode(yolo_card(agnostic_nms=True), {"output0": yolov8_head(OBJECTS)}, geometry)
+    assert det.labels == ("person",)  # A's other-class twin goes; the faint box stays under threshold
+    np.testing.assert_allclose(det.boxes_xyxy[0], xyxy(A[0]), atol=1e-4)
+
+
 def test_iou_threshold_decides_suppression() -> None:
     geometry = Geometry(INPUT_WH, INPUT_WH)
     # Two class-0 boxes overlapping with IoU 1/3 exactly.
