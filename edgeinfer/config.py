@@ -32,7 +32,7 @@ from pydantic import (
 
 from edgeinfer.card import validation_message
 from edgeinfer.errors import ConfigError
-from edgeinfer.events import EventsConfig, LineConfig, ZoneConfig
+from edgeinfer.events import ClipConfig, EventsConfig, LineConfig, ZoneConfig
 from edgeinfer.gating import GateConfig
 from edgeinfer.publishing import EventSetup
 from edgeinfer.sinks.jsonl import JsonlSinkConfig
@@ -89,7 +89,9 @@ class StreamConfig(_Strict):
     lines: dict[str, LineConfig] = Field({}, description="named directed lines [A, B]; lines turn events on")
     events: EventsConfig | None = Field(None, description=(
         "new/update/end events of tracked objects (default settings when zones, lines or clips are set)"))
-    clips: Any = None  # MERGE-CLIPS
+    clips: ClipConfig | None = Field(None, description=(
+        "an MP4 clip per event in <dir>/<stream>/<event_id>.mp4, from pre_s before to post_s after it; "
+        "clips turn events on"))
     publish: list[Literal["events", "results"]] | None = Field(None, min_length=1, description=(
         "what goes to the sinks: [events] (default when events are on), [results] (default otherwise) or both"))
 

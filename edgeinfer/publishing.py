@@ -24,7 +24,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeinfer.errors import ConfigError
-from edgeinfer.events import EventEngine, EventsConfig, LineConfig, ZoneConfig, ZoneSet, ZonesFile, load_zones
+from edgeinfer.events import (
+    ClipConfig,
+    ClipRecorder,
+    EventEngine,
+    EventsConfig,
+    LineConfig,
+    ZoneConfig,
+    ZoneSet,
+    ZonesFile,
+    load_zones,
+)
 from edgeinfer.results import Detections
 from edgeinfer.sinks.base import make_envelope
 from edgeinfer.sources.base import SourceInfo
@@ -51,7 +61,8 @@ class EventSetup(BaseModel):
     zones_file: Path | None = None
     lines: dict[str, LineConfig] = {}
     events: EventsConfig = EventsConfig()
-    clips: Any = None  # MERGE-CLIPS
+    clips: ClipConfig | None = Field(None, description=(
+        "an MP4 clip per event, from pre_s before it starts to post_s after it ends"))
     publish: list[Output] = Field(["events"], min_length=1, description=(
         "what the sinks get: events and zone counts, per-frame results, or both (sinks that draw "
         "pictures, the live view and video files, always get every frame)"))
@@ -150,14 +161,14 @@ class Publisher:
         self._t0: float | None = None
         self._last_t = 0.0
         self.engine: EventEngine | None = None
-        self.clips: Any = None
+        self.clips: ClipRecorder | None = None
         if events is not None:
             zones_file = events.all_zones(labels, f"stream {stream}")
             zones: ZonesFile | ZoneSet = zones_file
             if source.width and source.height:  # points outside the frame fail now, not at the first frame
                 zones = ZoneSet(zones_file, (source.width, source.height), labels=labels)
             if events.clips is not None:
-                self.clips = None  # MERGE-CLIPS
+                self.clips = ClipRecorder(events.clips, stream=stream, source_fps=source.fps or None)
             self.engine = EventEngine(events.events, device_id=device_id, stream=stream, model=model,
                                       zones=zones, journal=events.journal, clips=self.clips,
                                       autosave=False)

@@ -11,6 +11,7 @@ After every clip, :func:`enforce_retention` deletes the oldest finished clips.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -191,7 +192,7 @@ class ClipWriter:
 
     @property
     def queued_frames(self) -> int:
-        """Frames waiting to be encoded."""
+        """Frames waiting to be encoded, and the one being encoded."""
         with self._lock:
             return self._queued_frames
 
@@ -215,18 +216,18 @@ class ClipWriter:
             if command[0] == "exit":
                 return
             job: ClipJob = command[1]
-            if command[0] == "frame":
-                with self._lock:
-                    self._queued_frames -= 1
-            if job.failed:
-                continue
             try:
-                self._do(command)
+                if not job.failed:
+                    self._do(command)
             except expected as exc:
                 self._abandon(job, exc)
             except Exception as exc:  # a bug must not stop the thread: the other clips go on
                 log.exception("clip %s: unexpected error", job.final)
                 self._abandon(job, exc)
+            finally:
+                if command[0] == "frame":  # counted until encoded, so the bound holds the one in hand too
+                    with self._lock:
+                        self._queued_frames -= 1
 
     def _do(self, command: tuple[Any, ...]) -> None:
         job: ClipJob = command[1]
@@ -272,10 +273,8 @@ class ClipWriter:
     def _abandon(self, job: ClipJob, exc: BaseException) -> None:
         job.failed = True
         if job.video is not None:
-            try:
+            with contextlib.suppress(Exception):  # the clip is lost anyway; the .part still goes
                 job.video.release()
-            except Exception:  # noqa: BLE001 - the clip is lost anyway; the .part still goes
-                pass
             job.video = None
         job.last = None
         try:

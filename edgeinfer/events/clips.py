@@ -113,18 +113,22 @@ class ClipRecorder:
         stream: The stream's name (a folder under ``config.dir``).
         max_queued_frames: The most frames waiting for the encoder (of all this stream's clips);
             frames beyond are dropped from their clip.
+        source_fps: The source's nominal frame rate, for a clip that starts before two frames
+            have come (``config.fps`` first, then the rate measured from the timestamps).
 
     Raises:
         ConfigError: ``stream`` cannot be a folder name.
     """
 
-    def __init__(self, config: ClipConfig, *, stream: str, max_queued_frames: int = 300) -> None:
+    def __init__(self, config: ClipConfig, *, stream: str, max_queued_frames: int = 300,
+                 source_fps: float | None = None) -> None:
         problem = _check_name(stream, "stream name")
         if problem:
             raise ConfigError(f"clips: {problem}; rename the stream")
         if max_queued_frames < 1:
             raise ConfigError(f"clips: max_queued_frames must be at least 1; got {max_queued_frames}")
         self.config, self.stream, self.max_queued_frames = config, stream, max_queued_frames
+        self.source_fps = source_fps if source_fps and 0 < source_fps <= MAX_FPS else None
         self.folder = config.dir / stream
         self._ring: deque[tuple[np.ndarray, float]] = deque()
         self._times: deque[float] = deque(maxlen=FPS_WINDOW)
@@ -203,7 +207,7 @@ class ClipRecorder:
                 raise RuntimeError(f"ClipRecorder of stream {self.stream!r} is closed; no clip for {event_id}")
             if event_id in self._open:
                 return self._open[event_id].job.final
-            fps = self.config.fps or measure_fps(self._times) or FALLBACK_FPS
+            fps = self.config.fps or measure_fps(self._times) or self.source_fps or FALLBACK_FPS
             job = ClipJob(event_id, self.folder / PART_DIR / f"{event_id}.mp4", self.folder / f"{event_id}.mp4",
                           fps, self.config.codec)
             if self._writer is None:

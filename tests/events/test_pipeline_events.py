@@ -220,3 +220,57 @@ def test_a_zone_outside_the_frame_fails_before_the_first_frame() -> None:
     zones = {"door": {"polygon": [[10, 10], [500, 10], [500, 90]], "coords": "pixels"}}
     with pytest.raises(ConfigError, match=r"zones\.door\.polygon\[1\]"):
         Pipeline(ReplaySource(walk(2)), white_boxes, [], events=no_snapshots(zones=zones))
+
+
+def read_brightness(path: Path) -> list[float]:
+    """The mean brightness of each frame of a video file."""
+    cap = cv2.VideoCapture(str(path))
+    means = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        means.append(float(image.mean()))
+    cap.release()
+    return means
+
+
+def test_each_event_gets_a_playable_clip_from_before_its_start_to_after_its_end(tmp_path: Path) -> None:
+    from edgeinfer.events import ClipConfig
+
+    # At 10 fps: black until frame 10, the square walks from frame 10 to 45, black again to 69.
+    setup = EventSetup(events=EventsConfig(snapshots=None, min_frames=2, max_lost_s=0.5),
+                       clips=ClipConfig(dir=tmp_path / "clips", pre_s=0.5, post_s=0.3))
+    sink = MemorySink()
+    pipeline = Pipeline(ReplaySource(walk(70, first=10), fps=10.0), white_boxes, [sink], stream_name="cam",
+                        events=setup)
+    pipeline.run()
+    assert pipeline.clock_origin is not None
+    new, end = sink.events[0], sink.events[-1]
+    new_frame = round((new["timestamp"] - pipeline.clock_origin) * 10)
+    clip = tmp_path / "clips" / "cam" / f"{new['event_id']}.mp4"
+    assert new["clip"] == end["clip"] == str(clip) and clip.is_file()
+    assert not list((tmp_path / "clips" / "cam" / ".part").glob("*"))  # finished clips leave no part behind
+    means = read_brightness(clip)
+    lit = [i for i, m in enumerate(means) if m > 1.0]
+    # Pre-roll: the clip opens 0.5 s before the new event, on black frames (the square comes at 1.0 s).
+    # The ring held the 5 frames before the new event's: the black ones are those before frame 10.
+    assert lit[0] == 10 - (new_frame - 5) > 0
+    # The square's 36 frames, then black frames up to 0.3 s after the event's end.
+    assert len(lit) == 36 and lit == list(range(lit[0], lit[0] + 36))
+    assert len(means) - 1 - lit[-1] >= 3
+    cap = cv2.VideoCapture(str(clip))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
+    cap.release()
+
+
+def test_a_clip_folder_that_cannot_be_written_loses_the_clip_not_the_events(tmp_path: Path) -> None:
+    from edgeinfer.events import ClipConfig
+
+    blocker = tmp_path / "clips"
+    blocker.write_text("a file where the clip folder should be")
+    setup = EventSetup(events=EventsConfig(snapshots=None, min_frames=2),
+                       clips=ClipConfig(dir=blocker, pre_s=0.0, post_s=0.0))
+    sink = run(walk(30), setup)
+    assert [e["type"] for e in sink.events if e["type"] != "update"] == ["new", "end"]
+    assert not Path(sink.events[0]["clip"]).exists()

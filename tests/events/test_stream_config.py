@@ -43,6 +43,9 @@ def test_publish_both_and_a_tracker_by_name() -> None:
     ({"lines": {"gate": {"points": [[0.1, 0.5], [1.5, 0.5]], "coords": "normalized"}}}, r"streams\.0\.lines\.gate"),
     ({"publish": ["events", "events"]}, "twice"),
     ({"events": {"min_frames": 0}}, r"streams\.0\.events\.min_frames"),
+    ({"clips": {"codec": "h264x"}}, r"streams\.0\.clips\.codec.*FourCC"),
+    ({"clips": {"pre_s": -1}}, r"streams\.0\.clips\.pre_s"),
+    ({"clips": {"pre_s": 1}, "publish": ["results"]}, "publish has no events"),
 ])
 def test_malformed_event_keys_are_config_errors_naming_the_key(stream: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -61,6 +64,14 @@ def test_relative_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None
     assert setup.events.snapshots.dir == tmp_path / "snapshots"
     zones = setup.all_zones()
     assert list(zones.zones) == ["door"] and list(zones.lines) == ["gate"]
+
+
+def test_clips_turn_events_on_and_their_folder_is_taken_from_the_config_folder(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config(clips={"dir": "clips", "pre_s": 2, "post_s": 1})))
+    setup = load_config(path).streams[0].event_setup()
+    assert setup is not None and setup.publish == ["events"]
+    assert setup.clips is not None and setup.clips.dir == tmp_path / "clips" and setup.clips.pre_s == 2
 
 
 def test_a_broken_zones_file_names_the_file_and_key(tmp_path: Path) -> None:
