@@ -3,7 +3,7 @@
 Trains the tests' tiny detector (about a minute), runs the scene through the pipeline with a
 zone and a line, as ``edgeinfer predict scene.mp4 --track --zones`` would, and writes
 
-* ``docs/images/events.png``: the frame with the most tracked objects, as the video sink
+* ``docs/images/events.jpg``: the frame with the most tracked objects, as the video sink
   draws it (zone and line with their counts, boxes with ``#track_id``), twice the size;
 * ``docs/event.example.json``: the ``end`` event of the object that crossed the line.
 
@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,17 +57,28 @@ def main() -> None:
     with edgeinfer.load(onnx) as model:
         Pipeline(ReplaySource([f.image for f in frames], fps=FPS), model, [memory, VideoSink(work / "frames")],
                  stream_name="front", device_id="cam-01", events=setup).run()
-    tracked = [sum(1 for d in e["result"]["detections"] if d.get("track_id")) for e in memory.envelopes]
-    best = max(range(len(tracked)), key=lambda i: (tracked[i], -abs(i - len(tracked) // 2)))
+    ids = [{d["track_id"] for d in e["result"]["detections"] if d.get("track_id")} for e in memory.envelopes]
+    # The scene's objects are the longest-followed tracks: show a frame with all of them and no
+    # other (the tiny detector's short-lived false boxes), the latest one before the scene's end
+    # third, once the cat has crossed the line.
+    lives = Counter(i for frame in ids for i in frame)
+    objects = {i for i, _ in lives.most_common(len(spec.movers))}
+    clean = [i for i, frame in enumerate(ids) if frame == objects and i < 2 * len(ids) // 3] or [len(ids) // 2]
+    best = clean[-1]
+    tracked = [len(frame) for frame in ids]
     picture = cv2.imread(str(work / "frames" / f"front_{best:06d}.jpg"))
     if picture is None:
         picture = cv2.imread(str(sorted((work / "frames").glob(f"front_*{best}.jpg"))[0]))
-    out = ROOT / "docs" / "images" / "events.png"
+    out = ROOT / "docs" / "images" / "events.jpg"
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), cv2.resize(picture, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
+    cv2.imwrite(str(out), cv2.resize(picture, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC),
+                [cv2.IMWRITE_JPEG_QUALITY, 88])
     ends = [e for e in memory.events if e["type"] == "end"]
     example = next((e for e in ends if e["crossings"]), ends[0])
-    (ROOT / "docs" / "event.example.json").write_text(json.dumps(example, indent=2) + "\n")
+    text = json.dumps(example, indent=2)
+    # One line per box and path point: [\n  1.0,\n  2.0\n] -> [1.0, 2.0]
+    text = re.sub(r"\[\s+([-\d.e]+(?:,\s+[-\d.e]+)*)\s+\]", lambda m: "[" + ", ".join(m[1].split()).replace(",,", ",") + "]", text)
+    (ROOT / "docs" / "event.example.json").write_text(text + "\n")
     print(f"{out} (frame {best}, {tracked[best]} tracked); docs/event.example.json ({example['event_id']})")
 
 

@@ -32,15 +32,14 @@ def _describe(event: dict[str, Any], t0: float) -> str:
     at = event["timestamp"] - t0
     head = f"{at:8.1f}s  {event['type']:<6} #{event['track_id']:<4} {event['label']} {event['score']:.2f}"
     details = []
-    if event["zones"]:
-        details.append(f"in {', '.join(event['zones'])}")
     if event["type"] == "end":
-        details.append(f"dwell {event['dwell_s']:.1f}s")
+        details.append(f"after {event['dwell_s']:.1f}s ({event['end_reason']})")
         if event["entered_zones"]:
             details.append(f"entered {', '.join(event['entered_zones'])}")
         details.extend(f"crossed {c['line']} {c['direction']}" for c in event["crossings"])
-        details.append(f"({event['end_reason']})")
-    elif event["crossings"] and event["type"] == "update":
+    elif event["zones"]:
+        details.append(f"in {', '.join(event['zones'])}")
+    if event["crossings"] and event["type"] == "update":
         last = event["crossings"][-1]
         details.append(f"crossed {last['line']} {last['direction']}")
     return head + ("  " + "; ".join(details) if details else "")
