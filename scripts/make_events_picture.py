@@ -77,7 +77,8 @@ def main() -> None:
     example = next((e for e in ends if e["crossings"]), ends[0])
     text = json.dumps(example, indent=2)
     # One line per box and path point: [\n  1.0,\n  2.0\n] -> [1.0, 2.0]
-    text = re.sub(r"\[\s+([-\d.e]+(?:,\s+[-\d.e]+)*)\s+\]", lambda m: "[" + ", ".join(m[1].split()).replace(",,", ",") + "]", text)
+    number_list = r"\[\s+([-\d.e]+(?:,\s+[-\d.e]+)*)\s+\]"
+    text = re.sub(number_list, lambda m: "[" + " ".join(m[1].split()) + "]", text)
     (ROOT / "docs" / "event.example.json").write_text(text + "\n")
     print(f"{out} (frame {best}, {tracked[best]} tracked); docs/event.example.json ({example['event_id']})")
 
