@@ -57,9 +57,11 @@ def _save_path(save: Path, image: str, many: bool) -> Path:
               help="Video: a YAML file of zones: and lines: to count (implies --track).")
 @click.option("--snapshots", type=click.Path(file_okay=False, path_type=Path),
               help="Video with --track: write each event's best crop and frame into this folder.")
+@click.option("--clips", type=click.Path(file_okay=False, path_type=Path),
+              help="Video with --track: write an MP4 clip of each event (5 s before to 5 s after) into this folder.")
 def command(model: str, images: tuple[str, ...], card_path: str | None, accelerator: str,
             save: Path | None, as_json: bool, track: bool, tracker: str, zones: Path | None,
-            snapshots: Path | None) -> None:
+            snapshots: Path | None, clips: Path | None) -> None:
     """Run MODEL on IMAGE files and print one result per image; or on a video, camera or stream.
 
     \b
@@ -74,14 +76,14 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, accelera
     streams = [name for name in images if is_stream(name)]
     if streams and len(images) > 1:
         raise click.UsageError(f"give one video, camera or stream at a time (got {', '.join(images)})")
-    if (track or zones or snapshots) and not streams:
-        raise click.UsageError("--track, --zones and --snapshots follow objects through a video, camera or "
+    if (track or zones or snapshots or clips) and not streams:
+        raise click.UsageError("--track, --zones, --snapshots and --clips follow objects through a video, camera or "
                                "stream; give one (video.mp4, 0, rtsp://...) instead of images")
     failed = 0
     with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
         if streams:
             run_video(loaded, streams[0], track=track, tracker=tracker, zones=zones, snapshots=snapshots,
-                      save=save, as_json=as_json)
+                      clips=clips, save=save, as_json=as_json)
             return
         rows = []
         for image in images:

@@ -77,7 +77,7 @@ class _Printer(BaseSink):
 
 
 def run_video(model: Any, source_name: str, *, track: bool, tracker: str, zones: Path | None,
-              snapshots: Path | None, save: Path | None, as_json: bool) -> None:
+              snapshots: Path | None, save: Path | None, as_json: bool, clips: Path | None = None) -> None:
     """Run ``model`` over a video or camera; print events (``track``/``zones``) or per-frame results.
 
     Raises:
@@ -87,13 +87,13 @@ def run_video(model: Any, source_name: str, *, track: bool, tracker: str, zones:
 
     from edgeinfer.cli.output import make_console
     from edgeinfer.errors import InputError
-    from edgeinfer.events import EventsConfig, SnapshotConfig
+    from edgeinfer.events import ClipConfig, EventsConfig, SnapshotConfig
     from edgeinfer.pipeline import Pipeline
     from edgeinfer.publishing import EventSetup
     from edgeinfer.sinks.video import VideoSink
     from edgeinfer.sources import open_source
 
-    events = track or zones is not None
+    events = track or zones is not None or snapshots is not None or clips is not None
     if events and model.card.task != "detection":
         raise InputError(f"{model.name}: --track and --zones follow detected objects, but this model's task is "
                          f"{model.card.task!r}; leave them out to print one result per frame")
@@ -102,7 +102,8 @@ def run_video(model: Any, source_name: str, *, track: bool, tracker: str, zones:
     setup = None
     if events:
         snapshot = None if snapshots is None else SnapshotConfig(dir=snapshots)
-        setup = EventSetup(zones_file=zones, events=EventsConfig(snapshots=snapshot))
+        setup = EventSetup(zones_file=zones, events=EventsConfig(snapshots=snapshot),
+                           clips=None if clips is None else ClipConfig(dir=clips))
     sinks: list[Any] = []
     pipeline: Any = None
     printer = _Printer(make_console(), as_json=as_json, origin=lambda: pipeline.clock_origin)

@@ -145,7 +145,7 @@ def test_predict_video_prints_events_and_saves_the_annotated_video(
     out = tmp_path / "out.mp4"
     run = subprocess.run([sys.executable, "-m", "edgeinfer", "predict", str(detector_built.onnx_path), str(video),
                           "--track", "--zones", str(tmp_path / "zones.yaml"), "--save", str(out),
-                          "--snapshots", str(tmp_path / "snaps")],
+                          "--snapshots", str(tmp_path / "snaps"), "--clips", str(tmp_path / "clips")],
                          check=False, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -158,6 +158,12 @@ def test_predict_video_prints_events_and_saves_the_annotated_video(
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
     capture.release()
     assert list((tmp_path / "snaps").rglob("*-crop.jpg"))
+    clips = sorted((tmp_path / "clips" / "video").glob("*.mp4"))
+    assert len(clips) == len(news)  # one playable clip per event
+    for clip in clips:
+        capture = cv2.VideoCapture(str(clip))
+        assert capture.isOpened() and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0, clip
+        capture.release()
 
     as_json = subprocess.run([sys.executable, "-m", "edgeinfer", "predict", str(detector_built.onnx_path),
                               str(video), "--zones", str(tmp_path / "zones.yaml"), "--json"],
