@@ -46,7 +46,7 @@ def prediction_json(result: Any, model: str, latency_ms: float, batch_size: int,
         if fast is not None:
             return fast
     body = {**result.to_dict(), "model": model, "latency_ms": latency_ms, "batch_size": batch_size, **(extra or {})}
-    return _ENCODER.encode(body).encode("utf-8")
+    return _ENCODER.encode(body).encode()
 
 
 def _classification_json(result: Classification, model: str, latency_ms: float, batch_size: int) -> bytes | None:
@@ -58,4 +58,4 @@ def _classification_json(result: Classification, model: str, latency_ms: float, 
     top = ",".join([f'{{"label":{encode_basestring(label)},"class_id":{int(cid)},"score":{score!r}}}'
                     for label, cid, score in zip(result.labels, result.class_ids.tolist(), scores, strict=True)])
     return (f'{{"task":"classification","top":[{top}],"model":{encode_basestring(model)},'
-            f'"latency_ms":{float(latency_ms)!r},"batch_size":{int(batch_size)}}}').encode("utf-8")
+            f'"latency_ms":{float(latency_ms)!r},"batch_size":{int(batch_size)}}}').encode()
