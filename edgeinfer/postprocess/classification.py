@@ -48,11 +48,11 @@ def top_k_classes(
         The top ``k`` classes, best first (ties keep the lower class id first).
     """
     probs = ACTIVATIONS[activation](np.asarray(scores, dtype=np.float32).reshape(-1))
-    order = np.argsort(-probs, kind="stable")[:k].astype(np.int64)
+    order = np.argsort(-probs, kind="stable")[:k].astype(np.int64, copy=False)
     return Classification(
         class_ids=order,
-        scores=probs[order].astype(np.float32),
-        labels=tuple(label(int(i)) for i in order),
+        scores=probs[order].astype(np.float32, copy=False),
+        labels=tuple(map(label, order.tolist())),
     )
 
 

@@ -63,6 +63,7 @@ from edgeinfer.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, Mic
 from edgeinfer.serve.guards import BearerAuthMiddleware, BodyLimitMiddleware, error_response
 from edgeinfer.serve.live import live_routes
 from edgeinfer.serve.openapi import openapi_document
+from edgeinfer.serve.responses import prediction_json
 from edgeinfer.serve.state import LiveView, ModelProvider, ServeState
 
 if TYPE_CHECKING:
@@ -192,11 +193,11 @@ async def _predict(request: Request, state: ServeState, model: Model, mode: str 
         jpeg = await asyncio.to_thread(_annotated_jpeg, frame, result)
         headers = {"X-Latency-Ms": str(latency_ms), "X-Batch-Size": str(batch_size)}
         return Response(jpeg, media_type="image/jpeg", headers=headers)
-    body = {**result.to_dict(), "model": model.name, "latency_ms": latency_ms, "batch_size": batch_size}
+    extra = None
     if mode == "inline":
         jpeg = await asyncio.to_thread(_annotated_jpeg, frame, result)
-        body["annotated_jpeg_base64"] = base64.b64encode(jpeg).decode("ascii")
-    return JSONResponse(body)
+        extra = {"annotated_jpeg_base64": base64.b64encode(jpeg).decode("ascii")}
+    return Response(prediction_json(result, model.name, latency_ms, batch_size, extra), media_type="application/json")
 
 
 async def model_info(request: Request) -> Response:
@@ -251,6 +252,8 @@ def _page_html() -> str:
 # -- helpers --------------------------------------------------------------------------------
 
 def _annotate_mode(request: Request) -> str | None:
+    if not request.scope.get("query_string"):
+        return None  # the common case: no query to parse
     value = request.query_params.get("annotate", "").lower()
     if value not in ANNOTATE_MODES:
         raise HTTPException(400, f"annotate={value!r} is not one of 1 (JPEG response), inline (base64 in JSON), 0")

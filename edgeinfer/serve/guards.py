@@ -31,6 +31,15 @@ def _too_large(limit: int, size: int | None) -> str:
     return f"request body too large: {given} given, at most {limit} bytes allowed (--max-body-mb)"
 
 
+def _content_length(scope: Scope) -> str | None:
+    # What Headers(scope=scope).get("content-length") gives, without building the mapping
+    # for every request (ASGI servers send header names lowercased).
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return str(value.decode("latin-1"))
+    return None
+
+
 class BodyLimitMiddleware:
     """Reject request bodies larger than ``max_body_bytes`` with 413.
 
@@ -47,7 +56,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = Headers(scope=scope).get("content-length")
+        length = _content_length(scope)
         if length is not None:
             if not length.isdigit():
                 await error_response(400, f"invalid Content-Length header {length!r}")(scope, receive, send)
