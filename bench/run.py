@@ -21,7 +21,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SUITES = ["bench_runtime", "bench_preprocess", "bench_pipeline", "bench_mqtt", "bench_serve", "bench_int8_cpus"]
+SUITES = ["bench_runtime", "bench_preprocess", "bench_pipeline", "bench_mqtt", "bench_serve", "bench_int8_cpus",
+          "bench_events"]
 PACKAGES = ["edgeinfer", "numpy", "ai-edge-litert", "onnxruntime", "opencv-python-headless", "paho-mqtt",
             "torch", "tensorflow"]
 
