@@ -66,9 +66,11 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     cols = row_to_col[rows]
     keep = cost[rows, cols] <= thresh
     rows, cols = rows[keep], cols[keep]
-    unmatched_rows = np.setdiff1d(np.arange(n, dtype=np.int64), rows, assume_unique=True)
-    unmatched_cols = np.setdiff1d(np.arange(m, dtype=np.int64), cols, assume_unique=True)
-    return np.stack([rows, cols], axis=1), unmatched_rows, unmatched_cols
+    row_free = np.ones(n, bool)
+    row_free[rows] = False
+    col_free = np.ones(m, bool)
+    col_free[cols] = False
+    return np.stack([rows, cols], axis=1), np.flatnonzero(row_free), np.flatnonzero(col_free)
 
 
 def _scipy_assign(cost: np.ndarray, thresh: float) -> np.ndarray:

@@ -79,6 +79,10 @@ class _Tracks:
         return _Tracks(*(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)))
 
 
+_NO_PAIRS = np.empty((0, 2), np.int64)
+_NO_PAIRS.flags.writeable = False
+
+
 @dataclass(frozen=True)
 class _Pairs:
     """One update's track-detection overlaps, for the three rounds of matching."""
@@ -92,6 +96,8 @@ class _Pairs:
     def match(self, track_rows: np.ndarray, det_rows: np.ndarray, thresh: float, *,
               fuse_score: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Assign ``track_rows`` to ``det_rows``: ``(K, 2)`` (track, detection) pairs, then both leftovers."""
+        if len(track_rows) == 0 or len(det_rows) == 0:  # often: no low-score boxes, no new tracks
+            return _NO_PAIRS, track_rows, det_rows
         similarity = self.iou[np.ix_(track_rows, det_rows)]
         if fuse_score:
             similarity = similarity * self.scores[det_rows]
