@@ -1,4 +1,4 @@
-"""The predict route's JSON body: the direct classification writer against JSONResponse."""
+"""The predict route's JSON body against what JSONResponse sends for the same result."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_non_finite_scores_are_refused_as_jsonresponse_does() -> None:
         prediction_json(result, "m", 1.0, 1)
 
 
-def test_other_results_and_extra_fields_go_the_generic_way() -> None:
+def test_other_results_and_extra_fields_are_what_jsonresponse_sends() -> None:
     detections = Detections(boxes_xyxy=np.array([[1.5, 2, 30, 40.25]], np.float32), scores=np.array([0.9], np.float32),
                             class_ids=np.array([2], np.int64), labels=("car",))
     assert prediction_json(detections, "m\u00e9 \"x\".onnx", 0.125, 3) == _expected(detections)
