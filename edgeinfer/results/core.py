@@ -1,8 +1,6 @@
-"""Results: what :func:`edgeinfer.postprocess.decode` returns and the sinks publish; plain data like types.
+"""The first results: classification, detection, semantic segmentation, regression and raw.
 
-Each result is a small frozen dataclass holding numpy arrays, with a class-level ``task``
-name and ``to_dict()`` giving the JSON payload (plain Python numbers, rounded) that the
-MQTT sink, the HTTP server and ``edgeinfer predict`` emit::
+See :mod:`edgeinfer.results` for what a result is. Their JSON payloads::
 
     {"task": "classification", "top": [{"label": "cat", "class_id": 3, "score": 0.78}]}
     {"task": "detection", "detections": [{"label": "face", "class_id": 1, "score": 0.83,
@@ -17,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-__all__ = ["Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation"]
+__all__ = ["Classification", "Detections", "RawResult", "Regression", "Segmentation"]
 
 SCORE_DECIMALS = 4
 BOX_DECIMALS = 1
@@ -163,5 +161,3 @@ class RawResult:
         shapes = {name: [int(d) for d in np.shape(arr)] for name, arr in self.outputs.items()}
         return {"task": self.task, "outputs": shapes}
 
-
-Result: TypeAlias = Classification | Detections | Segmentation | Regression | RawResult

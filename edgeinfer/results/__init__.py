@@ -1,0 +1,31 @@
+"""Results: what :func:`edgeinfer.postprocess.decode` returns and the sinks publish; plain data like types.
+
+Each result is a small frozen dataclass holding numpy arrays, with a class-level ``task``
+name and ``to_dict()`` giving the JSON payload (plain Python numbers, rounded) that the
+MQTT sink, the HTTP server and ``edgeinfer predict`` emit. One module per family of
+tasks; every result type is importable from here::
+
+    from edgeinfer.results import Detections, Result
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from edgeinfer.results.core import (
+    BOX_DECIMALS,
+    FRACTION_DECIMALS,
+    SCORE_DECIMALS,
+    Classification,
+    Detections,
+    RawResult,
+    Regression,
+    Segmentation,
+)
+
+__all__ = [
+    "BOX_DECIMALS", "FRACTION_DECIMALS", "SCORE_DECIMALS",
+    "Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation",
+]
+
+Result: TypeAlias = Classification | Detections | Segmentation | Regression | RawResult
