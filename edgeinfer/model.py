@@ -52,11 +52,12 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
     Raises:
         ModelError: the file is missing, corrupt or cannot run.
         AcceleratorError: the requested accelerator is absent, or every plan step failed.
-        ConfigError: the card is invalid.
+        ConfigError: the card is invalid, or the model's outputs don't fit its task.
     """
     from edgeinfer.backends import plan, probe_cached
     from edgeinfer.card import find
     from edgeinfer.formats import open_model_file
+    from edgeinfer.postprocess import check
 
     model_file = open_model_file(model)
     inventory = probe_cached((model_file.kind,))
@@ -65,6 +66,7 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
     backend, steps = _open_backend(model_file, steps, threads)
     try:
         effective_card = find(model_file, card)
+        check(effective_card, list(backend.outputs))
     except Exception:
         backend.close()
         raise
@@ -79,8 +81,7 @@ def _warn_about_this_cpu(label: str, card: ModelCard) -> None:
         return  # 7-bit weights, or not an ONNX int8 artifact of ours
     from devices.cpu import read_cpu_int8, saturates_u8s8
 
-    cpu = read_cpu_int8()
-    if saturates_u8s8(reduce_range=False, cpu_target=cpu.target):
+    if saturates_u8s8(reduce_range=False, cpu_target=read_cpu_int8().target):
         log.warning("%s was quantized for %s CPUs (8-bit weights); this CPU has AVX2 but no VNNI, where ONNX "
                     "Runtime's int8 kernels saturate and accuracy drops. Convert it again with --target x86-avx2.",
                     label, quantization.get("cpu_target", "VNNI"))
@@ -368,10 +369,8 @@ class Model:
 
 
 def _shape_error(spec: TensorSpec, array: np.ndarray, model: str) -> InputError:
-    return InputError(
-        f"{model}: input {spec.name!r} expects shape {list(spec.shape)} (-1 = any) and dtype "
-        f"{spec.dtype}, got shape {list(array.shape)} dtype {array.dtype}"
-    )
+    return InputError(f"{model}: input {spec.name!r} expects shape {list(spec.shape)} (-1 = any) and dtype "
+                      f"{spec.dtype}, got shape {list(array.shape)} dtype {array.dtype}")
 
 
 def prepare_input(array: Any, spec: TensorSpec, model: str = "model") -> np.ndarray:

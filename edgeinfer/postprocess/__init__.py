@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation",
-    "TASK_DECODERS", "decode", "top_k_classes",
+    "TASK_CHECKS", "TASK_DECODERS", "check", "decode", "top_k_classes",
 ]
 
 TaskDecoder = Callable[["ModelCard", dict[str, np.ndarray], "list[TensorSpec]", "Geometry"], Result]
+
+TaskCheck = Callable[["ModelCard", "list[TensorSpec]"], None]
 
 TASK_DECODERS: dict[str, TaskDecoder] = {
     "classification": decode_classification,
@@ -50,6 +52,25 @@ TASK_DECODERS: dict[str, TaskDecoder] = {
     "regression": decode_regression,
     "raw": decode_raw,
 }
+
+# Load-time checks: a card that cannot decode this model's outputs fails in
+# ``edgeinfer.load``, not at the first frame. A task without a check is not checked.
+TASK_CHECKS: dict[str, TaskCheck] = {}
+
+
+def check(card: ModelCard, output_specs: list[TensorSpec]) -> None:
+    """Check, once at load time, that the card's task can decode outputs of these specs.
+
+    Args:
+        card: The effective model card.
+        output_specs: The model's outputs, in order (``Model.outputs``).
+
+    Raises:
+        ConfigError: the card and the outputs disagree (the message names both and the fix).
+    """
+    task_check = TASK_CHECKS.get(card.task)
+    if task_check is not None:
+        task_check(card, output_specs)
 
 
 def decode(
