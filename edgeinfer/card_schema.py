@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgeinfer.errors import ConfigError
 
 __all__ = [
+    "BOX_TASKS",
     "CARD_KEY",
     "CardOrigin",
     "ConversionInfo",
@@ -30,7 +31,10 @@ __all__ = [
 ]
 
 CARD_KEY = "edgeinfer"
-Task = Literal["classification", "detection", "segmentation", "regression", "raw"]
+Task = Literal["classification", "detection", "segmentation", "regression", "raw",
+               "pose", "obb", "instance_segmentation", "ocr"]
+# Tasks whose results are boxes decoded by ``postprocess.decoder`` (Detections and its subclasses).
+BOX_TASKS = ("detection", "pose", "obb", "instance_segmentation")
 CardOrigin = str  # "argument", "embedded", "sidecar", "ultralytics", "tflite-metadata", "default"
 
 
@@ -96,6 +100,12 @@ class PostprocessSpec(_Strict):
     agnostic_nms: bool = False
     top_k: int = Field(5, ge=1)
     mask_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    # pose: keypoints per object and values per keypoint (2: x, y; 3: x, y, score), as
+    # Ultralytics' kpt_shape; the skeleton's edges are pairs of keypoint indices.
+    kpt_shape: tuple[int, int] | None = None
+    skeleton: tuple[tuple[int, int], ...] | None = None
+    # instance_segmentation: how masks travel in to_dict (MQTT, serve, predict --json).
+    mask_format: Literal["polygon", "rle", "none"] = "polygon"
 
 
 class ConversionInfo(_Strict):
@@ -125,9 +135,9 @@ class ModelCard(_Strict):
     def _task_rules(self) -> ModelCard:
         if self.labels is not None and self.labels_file is not None:
             raise ValueError("give either labels or labels_file, not both")
-        if self.task == "detection" and self.postprocess.decoder is None:
+        if self.task in BOX_TASKS and self.postprocess.decoder is None:
             raise ValueError(
-                "task 'detection' needs postprocess.decoder: one of yolov8, yolov5, ssd"
+                f"task {self.task!r} needs postprocess.decoder: one of yolov8, yolov5, ssd"
             )
         return self
 

@@ -14,7 +14,7 @@ See :mod:`edgeinfer.results` for what a result is. Their JSON payloads::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -79,6 +79,25 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def take(self, rows: np.ndarray, *, track_ids: np.ndarray | None = None) -> Detections:
+        """The detections at ``rows`` (int indices), in that order, of the same type.
+
+        Every array field is indexed on its first axis and every tuple field per item, so a
+        subclass with more per-object fields (keypoints, masks, angles) keeps them through
+        tracking and filtering. ``track_ids`` replaces the track ids when given.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        values: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                values[f.name] = value[rows]
+            elif isinstance(value, tuple):
+                values[f.name] = tuple(value[i] for i in rows.tolist())
+        if track_ids is not None:
+            values["track_ids"] = np.asarray(track_ids, dtype=np.int64)
+        return replace(self, **values)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"task": "detection", "detections": [{"label", "class_id", "score", "box_xyxy"}]}``.

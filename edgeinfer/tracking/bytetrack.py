@@ -237,8 +237,4 @@ def _tracked(detections: Detections, dets: np.ndarray, track_ids: np.ndarray) ->
     """The detections ``dets`` with their track ids, best score first."""
     order = np.argsort(-detections.scores[dets], kind="stable")
     dets, track_ids = dets[order], track_ids[order]
-    return Detections(
-        boxes_xyxy=detections.boxes_xyxy[dets], scores=detections.scores[dets],
-        class_ids=detections.class_ids[dets], labels=tuple(detections.labels[i] for i in dets.tolist()),
-        track_ids=track_ids.astype(np.int64),
-    )
+    return detections.take(dets, track_ids=track_ids)

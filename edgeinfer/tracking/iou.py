@@ -80,11 +80,7 @@ class IouTracker:
         dets, ids = dets[shown], ids[shown]
         order = np.argsort(-detections.scores[dets], kind="stable")
         dets, ids = dets[order], ids[order]
-        return Detections(
-            boxes_xyxy=detections.boxes_xyxy[dets], scores=detections.scores[dets],
-            class_ids=detections.class_ids[dets], labels=tuple(detections.labels[i] for i in dets.tolist()),
-            track_ids=ids,
-        )
+        return detections.take(dets, track_ids=ids)
 
     def _greedy(self, detections: Detections, dets: np.ndarray) -> np.ndarray:
         """Track row of each of ``dets`` (-1: none), most overlapping pairs first."""
