@@ -6,7 +6,8 @@ given::
     annotated = edgeinfer.draw(frame_bgr, model.predict(frame_bgr))
 
 Boxes get a colour per class (per track when tracked, with ``#id`` before the label) and a
-label with its score on a filled tab; class maps are alpha-blended over the frame;
+label with its score on a filled tab; instance masks are filled translucently in the box's
+colour; class maps are alpha-blended over the frame;
 classification, regression and raw results are written as lines of text on a dark panel in
 the top-left corner. Text size follows the frame size.
 """
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from edgeinfer.results import (
         Classification,
         Detections,
+        InstanceMasks,
         RawResult,
         Regression,
         Result,
@@ -136,6 +138,21 @@ def _draw_detections(cv2: Any, canvas: np.ndarray, result: Detections) -> None:
         _put_tab(cv2, canvas, text, (x1, tab_y), color)
 
 
+def _draw_instance_masks(cv2: Any, canvas: np.ndarray, result: InstanceMasks) -> None:
+    if (result.frame_height, result.frame_width) != canvas.shape[:2]:
+        raise InputError(
+            f"The instance masks are for a {result.frame_width}x{result.frame_height} frame but this one "
+            f"is {canvas.shape[1]}x{canvas.shape[0]}; draw the result on the frame it was decoded for."
+        )
+    track_ids = [None] * len(result) if result.track_ids is None else result.track_ids.tolist()
+    for crop, (x, y), cid, track_id in zip(result.masks, result.mask_origins.tolist(), result.class_ids,
+                                           track_ids, strict=True):
+        color = np.asarray(color_for(int(cid) if track_id is None else int(track_id)), np.float32)
+        region = canvas[y : y + crop.shape[0], x : x + crop.shape[1]]  # a view: painted in place
+        region[crop] = np.clip(region[crop] * (1 - MASK_ALPHA) + color * MASK_ALPHA, 0, 255).astype(np.uint8)
+    _draw_detections(cv2, canvas, result)
+
+
 def _draw_classification(cv2: Any, canvas: np.ndarray, result: Classification) -> None:
     shown = zip(result.labels, result.scores, result.class_ids, strict=True)
     lines, colors = [], []
@@ -176,6 +193,7 @@ def _draw_raw(cv2: Any, canvas: np.ndarray, result: RawResult) -> None:
 
 _DRAWERS: dict[str, Callable[[Any, np.ndarray, Any], None]] = {
     "detection": _draw_detections,
+    "instance_segmentation": _draw_instance_masks,
     "classification": _draw_classification,
     "segmentation": _draw_segmentation,
     "regression": _draw_regression,

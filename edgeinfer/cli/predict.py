@@ -27,6 +27,11 @@ def summarize(result: dict[str, Any]) -> str:
         items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
                  for d in result["detections"]]
         return f"{len(items)} found: " + "; ".join(items) if items else "nothing found"
+    if task == "instance_segmentation":
+        items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
+                 + (f" {len(d['polygons'])} polygon(s)" if "polygons" in d else " mask" if "rle" in d else "")
+                 for d in result["detections"]]
+        return f"{len(items)} masks: " + "; ".join(items) if items else "nothing found"
     if task == "segmentation":
         return ", ".join(f"{k} {v:.1%}" for k, v in result["classes"].items())
     if task == "regression":

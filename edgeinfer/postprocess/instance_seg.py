@@ -1,0 +1,258 @@
+"""Instance segmentation: Ultralytics ``-seg`` heads to boxes with one mask per object.
+
+An Ultralytics segmentation export has two outputs, told apart by shape, never by name:
+
+- the head, 3-D: ``[1, 4 + classes + M, anchors]`` (or transposed): boxes, class scores and
+  ``M`` mask coefficients per anchor (the ``yolov8`` layout plus coefficients);
+- the prototypes, 4-D: ``[1, M, h, w]`` (ONNX, NCHW) or ``[1, h, w, M]`` (TFLite, NHWC), at
+  a quarter of the input size (``M = 32``, ``160 x 160`` at 640). The channel axis is the
+  shorter of axes 1 and 3.
+
+Boxes go through the same threshold, class-aware NMS and cap as detection. Each kept
+object's mask follows Ultralytics' ``process_mask``: ``sigmoid(coefficients @ prototypes)``
+at prototype resolution, zeroed outside the box (in prototype coordinates), bilinearly
+upsampled (half-pixel centres, ``align_corners=False``) and kept where it is above
+``postprocess.mask_threshold``. The upsampling to the input and the mapping back to the frame
+(undoing letterbox through :class:`~edgeinfer.types.Geometry`) are one bilinear sampling
+step: each frame pixel centre is mapped into prototype coordinates and reads the two rows
+and columns around it. Only the prototype window under the box is multiplied out and only
+frame pixels inside the box are sampled, so decoding costs the boxes' area, not the frame's.
+The masks are stored cropped to their boxes (:class:`~edgeinfer.results.InstanceMasks`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgeinfer.errors import ConfigError, InputError
+from edgeinfer.postprocess.nms import nms_per_class
+from edgeinfer.postprocess.yolo import decode_yolov8
+from edgeinfer.results import InstanceMasks
+
+if TYPE_CHECKING:
+    from edgeinfer.card import ModelCard
+    from edgeinfer.types import Geometry, TensorSpec
+
+__all__ = ["check_instance_segmentation", "decode_instance_segmentation", "instance_masks"]
+
+
+def decode_instance_segmentation(
+    card: ModelCard, outputs: dict[str, np.ndarray], output_specs: list[TensorSpec], geometry: Geometry
+) -> InstanceMasks:
+    """Decode an Ultralytics segmentation head and its prototypes into boxes with masks.
+
+    Args:
+        card: Model card: labels, and ``postprocess`` thresholds, cap, ``mask_threshold``
+            and ``mask_format``.
+        outputs: Output name to dequantized float32 array with batch dimension 1.
+        output_specs: The model's outputs, in order.
+        geometry: How frame pixels map to model-input pixels.
+
+    Returns:
+        Detections in frame pixels, best score first, each with its mask cropped to its box.
+
+    Raises:
+        InputError: the outputs are not a 3-D head and a 4-D prototype tensor that agree.
+    """
+    head, protos = _split([np.asarray(outputs[spec.name]) for spec in output_specs])
+    protos_chw = _protos_chw(protos)
+    rows = _head_rows(head, protos_chw.shape[0], card.labels)
+    n_masks = protos_chw.shape[0]
+    n_classes = rows.shape[1] - 4 - n_masks
+    spec = card.postprocess
+    candidates = decode_yolov8([np.ascontiguousarray(rows[:, : 4 + n_classes].T)[None]],
+                               geometry.input_size_wh, n_classes)
+    passed = np.flatnonzero(candidates.scores >= spec.score_threshold)
+    keep = passed[nms_per_class(
+        candidates.boxes_xyxy[passed], candidates.scores[passed], candidates.class_ids[passed],
+        iou_threshold=spec.iou_threshold, max_detections=spec.max_detections, agnostic=spec.agnostic_nms,
+    )]
+    frame_boxes = geometry.boxes_to_frame(candidates.boxes_xyxy[keep], clip=True)
+    has_area = (frame_boxes[:, 2] > frame_boxes[:, 0]) & (frame_boxes[:, 3] > frame_boxes[:, 1])
+    keep, frame_boxes = keep[has_area], frame_boxes[has_area]
+    masks, origins = instance_masks(
+        protos_chw, rows[keep, 4 + n_classes :], candidates.boxes_xyxy[keep], frame_boxes,
+        geometry=geometry, threshold=spec.mask_threshold,
+    )
+    ids = candidates.class_ids[keep].astype(np.int64)
+    width, height = geometry.frame_size_wh
+    return InstanceMasks(
+        boxes_xyxy=frame_boxes,
+        scores=candidates.scores[keep].astype(np.float32),
+        class_ids=ids,
+        labels=tuple(card.label(int(i)) for i in ids),
+        masks=masks,
+        mask_origins=origins,
+        frame_width=int(width),
+        frame_height=int(height),
+        mask_format=spec.mask_format,
+    )
+
+
+def instance_masks(
+    protos_chw: np.ndarray,
+    coefficients: np.ndarray,
+    input_boxes: np.ndarray,
+    frame_boxes: np.ndarray,
+    *,
+    geometry: Geometry,
+    threshold: float,
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Masks of kept objects, each over the frame pixels of its box.
+
+    Args:
+        protos_chw: ``(M, h, w)`` float32 prototypes.
+        coefficients: ``(N, M)`` mask coefficients of the kept objects.
+        input_boxes: ``(N, 4)`` their boxes in model-input pixels (as decoded).
+        frame_boxes: ``(N, 4)`` the same boxes in frame pixels, clipped to the frame.
+        geometry: How frame pixels map to model-input pixels.
+        threshold: A pixel is on the object where the mask probability is above it.
+
+    Returns:
+        ``N`` bool crops and ``(N, 2)`` int64 ``x, y`` frame origins of the crops.
+    """
+    n_masks, proto_h, proto_w = protos_chw.shape
+    in_w, in_h = geometry.input_size_wh
+    ratio = np.asarray([proto_w / in_w, proto_h / in_h] * 2)
+    frame_w, frame_h = geometry.frame_size_wh
+    flat = protos_chw.reshape(n_masks, -1)
+    crops: list[np.ndarray] = []
+    origins = np.zeros((len(coefficients), 2), np.int64)
+    for i, (coeffs, box, frame_box) in enumerate(zip(coefficients, input_boxes, frame_boxes, strict=True)):
+        px1, py1, px2, py2 = (float(v) for v in np.asarray(box, np.float64) * ratio)
+        x0, x1 = _span(frame_box[0], frame_box[2], frame_w)
+        y0, y1 = _span(frame_box[1], frame_box[3], frame_h)
+        origins[i] = (x0, y0)
+        # Prototype coordinates of the frame pixel centres (half-pixel convention).
+        u = _proto_coords(np.arange(x0, x1), geometry, 0, proto_w / in_w)
+        v = _proto_coords(np.arange(y0, y1), geometry, 1, proto_h / in_h)
+        # The prototype window the samples read: the box plus one cell each side, inside the grid.
+        c0, c1 = _window(px1, px2, u, proto_w)
+        r0, r1 = _window(py1, py2, v, proto_h)
+        window = flat.reshape(n_masks, proto_h, proto_w)[:, r0:r1, c0:c1].reshape(n_masks, -1)
+        logits = (coeffs.astype(np.float32) @ window).reshape(r1 - r0, c1 - c0)
+        probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+        cols, rows = np.arange(c0, c1), np.arange(r0, r1)
+        inside = ((rows >= py1) & (rows < py2))[:, None] & ((cols >= px1) & (cols < px2))[None, :]
+        probs = np.where(inside, probs, 0.0).astype(np.float32)  # Ultralytics' crop_mask
+        crops.append(_sample(probs, u - c0, v - r0) > threshold)
+    return tuple(crops), origins
+
+
+def _span(lo: float, hi: float, size: int) -> tuple[int, int]:
+    """Whole frame pixels covered by ``lo..hi``: ``floor(lo) .. ceil(hi)`` within ``0..size``."""
+    start = min(max(math.floor(lo), 0), size)
+    return start, min(max(math.ceil(hi), start), size)
+
+
+def _proto_coords(pixels: np.ndarray, geometry: Geometry, axis: int, per_input: float) -> np.ndarray:
+    """Frame pixel indices along ``axis`` to prototype coordinates of their centres."""
+    inputs = (pixels + 0.5) * geometry.scale_xy[axis] + geometry.offset_xy[axis]
+    return inputs * per_input - 0.5
+
+
+def _window(lo: float, hi: float, coords: np.ndarray, size: int) -> tuple[int, int]:
+    """Prototype index range holding the box cells and every sample's two neighbours."""
+    start = math.floor(min(lo, float(coords.min(initial=lo)))) - 1
+    stop = math.ceil(max(hi, float(coords.max(initial=hi)))) + 2
+    start = min(max(start, 0), size - 1)
+    return start, max(min(stop, size), start + 1)
+
+
+def _sample(grid: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``grid`` at columns ``u`` x rows ``v``, edge cells repeated."""
+    v0, v1, wv = _neighbours(v, grid.shape[0])
+    u0, u1, wu = _neighbours(u, grid.shape[1])
+    by_row = grid[v0] * (1 - wv)[:, None] + grid[v1] * wv[:, None]
+    return by_row[:, u0] * (1 - wu) + by_row[:, u1] * wu
+
+
+def _neighbours(coords: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper cell index and the upper weight of each coordinate (PyTorch's clamping)."""
+    c = np.clip(coords, 0.0, size - 1).astype(np.float32)
+    low = np.floor(c).astype(np.int64)
+    high = np.minimum(low + 1, size - 1)
+    return low, high, (c - low).astype(np.float32)
+
+
+def _split(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The 3-D head and the 4-D prototypes, whichever order the model gives them in."""
+    heads = [a for a in arrays if a.ndim == 3 and a.shape[0] == 1]
+    protos = [a for a in arrays if a.ndim == 4 and a.shape[0] == 1]
+    if len(heads) != 1 or len(protos) != 1:
+        shapes = [list(a.shape) for a in arrays]
+        raise InputError(
+            f"Instance segmentation needs a head [1, 4 + classes + masks, anchors] and prototypes "
+            f"[1, masks, h, w]; the model gives {shapes}. Check the card's task."
+        )
+    return heads[0], protos[0]
+
+
+def _protos_chw(protos: np.ndarray) -> np.ndarray:
+    """``(M, h, w)`` float32 prototypes from ``[1, M, h, w]`` or ``[1, h, w, M]``."""
+    channels_first = protos.shape[1] <= protos.shape[3]
+    chw = protos[0] if channels_first else np.moveaxis(protos[0], -1, 0)
+    return np.ascontiguousarray(chw, dtype=np.float32)
+
+
+def _head_rows(head: np.ndarray, n_masks: int, labels: tuple[str, ...] | None) -> np.ndarray:
+    """The head as ``(anchors, 4 + classes + M)`` float32, whichever way it was exported."""
+    a, b = head.shape[1:]
+    channels = None if labels is None else 4 + len(labels) + n_masks
+    channels_first = a == channels if channels in (a, b) else a < b
+    rows = head[0].T if channels_first else head[0]
+    needed = channels if channels is not None else 5 + n_masks
+    if rows.shape[1] < needed or (channels is not None and rows.shape[1] != channels):
+        raise InputError(
+            f"The instance segmentation head {list(head.shape)} has {rows.shape[1]} channels; it "
+            f"needs 4 box values + {len(labels) if labels else 'at least 1'} class scores + "
+            f"{n_masks} mask coefficients (one per prototype channel)."
+        )
+    return np.asarray(rows, dtype=np.float32)
+
+
+def check_instance_segmentation(card: ModelCard, output_specs: list[TensorSpec]) -> None:
+    """Load-time check: the model has a head and prototypes whose channel counts agree.
+
+    Args:
+        card: The effective card (task ``instance_segmentation``).
+        output_specs: The model's outputs.
+
+    Raises:
+        ConfigError: the decoder is not ``yolov8``, the prototype output is missing, or the
+            head's mask coefficients do not match the prototype channels.
+    """
+    described = ", ".join(f"{s.name} {list(s.shape)}" for s in output_specs)
+    if card.postprocess.decoder != "yolov8":
+        raise ConfigError(
+            f"task instance_segmentation decodes Ultralytics -seg heads: set postprocess.decoder "
+            f"to yolov8 (got {card.postprocess.decoder!r})."
+        )
+    heads = [s for s in output_specs if len(s.shape) == 3]
+    protos = [s for s in output_specs if len(s.shape) == 4]
+    if len(heads) != 1 or len(protos) != 1:
+        raise ConfigError(
+            f"task instance_segmentation needs two outputs, a head [1, 4 + classes + masks, anchors] "
+            f"and mask prototypes [1, masks, h, w]; this model has {len(output_specs)}: {described}. "
+            f"Export the segmentation model with its prototype output (Ultralytics' output1), or set "
+            f"task: detection to decode the boxes only."
+        )
+    p1, p3 = protos[0].shape[1], protos[0].shape[3]
+    a, b = heads[0].shape[1:]
+    if min(p1, p3, a, b) < 0:
+        return  # dynamic sizes: the decoder checks them on the first frame
+    n_masks = min(p1, p3)
+    n_classes = len(card.labels) if card.labels else None
+    channels = min(a, b) if n_classes is None or 4 + n_classes + n_masks not in (a, b) else 4 + n_classes + n_masks
+    coefficients = channels - 4 - (n_classes if n_classes is not None else 1)
+    if (n_classes is None and coefficients < n_masks) or (n_classes is not None and coefficients != n_masks):
+        classes = f"{n_classes} classes (the card's labels)" if n_classes is not None else "at least 1 class"
+        raise ConfigError(
+            f"The head {heads[0].name} {list(heads[0].shape)} has {channels} channels: 4 box values + "
+            f"{classes} leaves {coefficients} mask coefficients, but the prototypes {protos[0].name} "
+            f"{list(protos[0].shape)} have {n_masks} channels. Fix the card's labels (one per class) or "
+            f"re-export the model."
+        )
