@@ -14,9 +14,10 @@ at prototype resolution, zeroed outside the box (in prototype coordinates), bili
 upsampled (half-pixel centres, ``align_corners=False``) and kept where it is above
 ``postprocess.mask_threshold``. The upsampling to the input and the mapping back to the frame
 (undoing letterbox through :class:`~edgeinfer.types.Geometry`) are one bilinear sampling
-step: each frame pixel centre is mapped into prototype coordinates and reads the two rows
-and columns around it. Only the prototype window under the box is multiplied out and only
-frame pixels inside the box are sampled, so decoding costs the boxes' area, not the frame's.
+step (``cv2.warpAffine``; the map is a scale and an offset per axis): each frame pixel
+centre is mapped into prototype coordinates and reads the two rows and columns around it.
+Only the prototype window under the box is multiplied out and only frame pixels inside the
+box are sampled, so decoding costs the boxes' area, not the frame's.
 The masks are stored cropped to their boxes (:class:`~edgeinfer.results.InstanceMasks`).
 """
 
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeinfer.errors import ConfigError, InputError
+from edgeinfer.errors import ConfigError, InputError, MissingDependencyError
 from edgeinfer.postprocess.nms import nms_per_class
 from edgeinfer.postprocess.yolo import decode_yolov8
 from edgeinfer.results import InstanceMasks
@@ -113,12 +114,21 @@ def instance_masks(
 
     Returns:
         ``N`` bool crops and ``(N, 2)`` int64 ``x, y`` frame origins of the crops.
+
+    Raises:
+        MissingDependencyError: OpenCV is not installed.
     """
+    try:
+        import cv2
+    except ImportError as exc:
+        raise MissingDependencyError("opencv-python-headless", "camera", "instance mask resampling") from exc
     n_masks, proto_h, proto_w = protos_chw.shape
     in_w, in_h = geometry.input_size_wh
     ratio = np.asarray([proto_w / in_w, proto_h / in_h] * 2)
+    # Prototype cells per frame pixel, and the prototype coordinate of frame pixel 0's centre.
+    step = np.asarray(geometry.scale_xy) * ratio[:2]
+    first = (0.5 * np.asarray(geometry.scale_xy) + np.asarray(geometry.offset_xy)) * ratio[:2] - 0.5
     frame_w, frame_h = geometry.frame_size_wh
-    flat = protos_chw.reshape(n_masks, -1)
     crops: list[np.ndarray] = []
     origins = np.zeros((len(coefficients), 2), np.int64)
     for i, (coeffs, box, frame_box) in enumerate(zip(coefficients, input_boxes, frame_boxes, strict=True)):
@@ -126,19 +136,26 @@ def instance_masks(
         x0, x1 = _span(frame_box[0], frame_box[2], frame_w)
         y0, y1 = _span(frame_box[1], frame_box[3], frame_h)
         origins[i] = (x0, y0)
-        # Prototype coordinates of the frame pixel centres (half-pixel convention).
-        u = _proto_coords(np.arange(x0, x1), geometry, 0, proto_w / in_w)
-        v = _proto_coords(np.arange(y0, y1), geometry, 1, proto_h / in_h)
-        # The prototype window the samples read: the box plus one cell each side, inside the grid.
-        c0, c1 = _window(px1, px2, u, proto_w)
-        r0, r1 = _window(py1, py2, v, proto_h)
-        window = flat.reshape(n_masks, proto_h, proto_w)[:, r0:r1, c0:c1].reshape(n_masks, -1)
+        if x1 == x0 or y1 == y0:
+            crops.append(np.zeros((y1 - y0, x1 - x0), bool))
+            continue
+        # Prototype coordinates of the first and last sampled pixel centres, per axis.
+        u0, u1 = first[0] + step[0] * x0, first[0] + step[0] * (x1 - 1)
+        v0, v1 = first[1] + step[1] * y0, first[1] + step[1] * (y1 - 1)
+        c0, c1 = _window(min(px1, u0), max(px2, u1), proto_w)
+        r0, r1 = _window(min(py1, v0), max(py2, v1), proto_h)
+        window = protos_chw[:, r0:r1, c0:c1].reshape(n_masks, -1)
         logits = (coeffs.astype(np.float32) @ window).reshape(r1 - r0, c1 - c0)
         probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
         cols, rows = np.arange(c0, c1), np.arange(r0, r1)
         inside = ((rows >= py1) & (rows < py2))[:, None] & ((cols >= px1) & (cols < px2))[None, :]
         probs = np.where(inside, probs, 0.0).astype(np.float32)  # Ultralytics' crop_mask
-        crops.append(_sample(probs, u - c0, v - r0) > threshold)
+        # One bilinear step from prototype cells to frame pixels (an affine map per axis);
+        # replicated borders are PyTorch's clamping at the grid's edge.
+        to_window = np.asarray([[step[0], 0.0, u0 - c0], [0.0, step[1], v0 - r0]])
+        sampled = cv2.warpAffine(probs, to_window, (x1 - x0, y1 - y0),
+                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        crops.append(sampled > threshold)
     return tuple(crops), origins
 
 
@@ -148,34 +165,10 @@ def _span(lo: float, hi: float, size: int) -> tuple[int, int]:
     return start, min(max(math.ceil(hi), start), size)
 
 
-def _proto_coords(pixels: np.ndarray, geometry: Geometry, axis: int, per_input: float) -> np.ndarray:
-    """Frame pixel indices along ``axis`` to prototype coordinates of their centres."""
-    inputs = (pixels + 0.5) * geometry.scale_xy[axis] + geometry.offset_xy[axis]
-    return inputs * per_input - 0.5
-
-
-def _window(lo: float, hi: float, coords: np.ndarray, size: int) -> tuple[int, int]:
-    """Prototype index range holding the box cells and every sample's two neighbours."""
-    start = math.floor(min(lo, float(coords.min(initial=lo)))) - 1
-    stop = math.ceil(max(hi, float(coords.max(initial=hi)))) + 2
-    start = min(max(start, 0), size - 1)
-    return start, max(min(stop, size), start + 1)
-
-
-def _sample(grid: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``grid`` at columns ``u`` x rows ``v``, edge cells repeated."""
-    v0, v1, wv = _neighbours(v, grid.shape[0])
-    u0, u1, wu = _neighbours(u, grid.shape[1])
-    by_row = grid[v0] * (1 - wv)[:, None] + grid[v1] * wv[:, None]
-    return by_row[:, u0] * (1 - wu) + by_row[:, u1] * wu
-
-
-def _neighbours(coords: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lower and upper cell index and the upper weight of each coordinate (PyTorch's clamping)."""
-    c = np.clip(coords, 0.0, size - 1).astype(np.float32)
-    low = np.floor(c).astype(np.int64)
-    high = np.minimum(low + 1, size - 1)
-    return low, high, (c - low).astype(np.float32)
+def _window(lo: float, hi: float, size: int) -> tuple[int, int]:
+    """Prototype index range holding ``lo..hi`` and one more cell each side, inside the grid."""
+    start = min(max(math.floor(lo) - 1, 0), size - 1)
+    return start, max(min(math.ceil(hi) + 2, size), start + 1)
 
 
 def _split(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
