@@ -8,7 +8,8 @@ An Ultralytics segmentation export has two outputs, told apart by shape, never b
   a quarter of the input size (``M = 32``, ``160 x 160`` at 640). The channel axis is the
   shorter of axes 1 and 3.
 
-Boxes go through the same threshold, class-aware NMS and cap as detection. Each kept
+Boxes are read as the ``yolov8`` decoder reads them (normalised boxes scaled up alike) and go
+through the same threshold, class-aware NMS and cap as detection. Each kept
 object's mask follows Ultralytics' ``process_mask``: ``sigmoid(coefficients @ prototypes)``
 at prototype resolution, zeroed outside the box (in prototype coordinates), bilinearly
 upsampled (half-pixel centres, ``align_corners=False``) and kept where it is above
@@ -30,7 +31,7 @@ import numpy as np
 
 from edgeinfer.errors import ConfigError, InputError, MissingDependencyError
 from edgeinfer.postprocess.nms import nms_per_class
-from edgeinfer.postprocess.yolo import decode_yolov8
+from edgeinfer.postprocess.yolo import NORMALISED_MAX
 from edgeinfer.results import InstanceMasks
 
 if TYPE_CHECKING:
@@ -59,30 +60,34 @@ def decode_instance_segmentation(
         InputError: the outputs are not a 3-D head and a 4-D prototype tensor that agree.
     """
     head, protos = _split([np.asarray(outputs[spec.name]) for spec in output_specs])
-    protos_chw = _protos_chw(protos)
-    rows = _head_rows(head, protos_chw.shape[0], card.labels)
-    n_masks = protos_chw.shape[0]
-    n_classes = rows.shape[1] - 4 - n_masks
+    channels_first = protos.shape[1] <= protos.shape[3]
+    grid = np.asarray(protos[0], dtype=np.float32)  # (M, h, w) or (h, w, M), never transposed
+    n_masks = grid.shape[0] if channels_first else grid.shape[2]
+    columns = _head_columns(head, n_masks, card.labels)
+    n_classes = columns.shape[0] - 4 - n_masks
     spec = card.postprocess
-    candidates = decode_yolov8([np.ascontiguousarray(rows[:, : 4 + n_classes].T)[None]],
-                               geometry.input_size_wh, n_classes)
-    passed = np.flatnonzero(candidates.scores >= spec.score_threshold)
-    keep = passed[nms_per_class(
-        candidates.boxes_xyxy[passed], candidates.scores[passed], candidates.class_ids[passed],
-        iou_threshold=spec.iou_threshold, max_detections=spec.max_detections, agnostic=spec.agnostic_nms,
-    )]
-    frame_boxes = geometry.boxes_to_frame(candidates.boxes_xyxy[keep], clip=True)
+    # Best class per anchor, reduced along the channel axis (contiguous in the usual layout);
+    # the argmax and boxes only for anchors above the threshold.
+    class_scores = columns[4 : 4 + n_classes]
+    best = class_scores.max(axis=0)
+    passed = np.flatnonzero(best >= spec.score_threshold)
+    scores = best[passed].astype(np.float32)
+    class_ids = class_scores[:, passed].argmax(axis=0).astype(np.int64)
+    boxes = _cxcywh_to_xyxy(columns[:4, passed].T, columns[:4], geometry.input_size_wh)
+    keep = nms_per_class(boxes, scores, class_ids, iou_threshold=spec.iou_threshold,
+                         max_detections=spec.max_detections, agnostic=spec.agnostic_nms)
+    frame_boxes = geometry.boxes_to_frame(boxes[keep], clip=True)
     has_area = (frame_boxes[:, 2] > frame_boxes[:, 0]) & (frame_boxes[:, 3] > frame_boxes[:, 1])
     keep, frame_boxes = keep[has_area], frame_boxes[has_area]
     masks, origins = instance_masks(
-        protos_chw, rows[keep, 4 + n_classes :], candidates.boxes_xyxy[keep], frame_boxes,
-        geometry=geometry, threshold=spec.mask_threshold,
+        grid, columns[4 + n_classes :, passed[keep]].T, boxes[keep], frame_boxes,
+        geometry=geometry, threshold=spec.mask_threshold, channels_first=channels_first,
     )
-    ids = candidates.class_ids[keep].astype(np.int64)
+    ids = class_ids[keep]
     width, height = geometry.frame_size_wh
     return InstanceMasks(
         boxes_xyxy=frame_boxes,
-        scores=candidates.scores[keep].astype(np.float32),
+        scores=scores[keep],
         class_ids=ids,
         labels=tuple(card.label(int(i)) for i in ids),
         masks=masks,
@@ -94,23 +99,25 @@ def decode_instance_segmentation(
 
 
 def instance_masks(
-    protos_chw: np.ndarray,
+    protos: np.ndarray,
     coefficients: np.ndarray,
     input_boxes: np.ndarray,
     frame_boxes: np.ndarray,
     *,
     geometry: Geometry,
     threshold: float,
+    channels_first: bool = True,
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Masks of kept objects, each over the frame pixels of its box.
 
     Args:
-        protos_chw: ``(M, h, w)`` float32 prototypes.
+        protos: ``(M, h, w)`` float32 prototypes, or ``(h, w, M)`` when not ``channels_first``.
         coefficients: ``(N, M)`` mask coefficients of the kept objects.
         input_boxes: ``(N, 4)`` their boxes in model-input pixels (as decoded).
         frame_boxes: ``(N, 4)`` the same boxes in frame pixels, clipped to the frame.
         geometry: How frame pixels map to model-input pixels.
         threshold: A pixel is on the object where the mask probability is above it.
+        channels_first: ``protos`` is ``(M, h, w)`` (ONNX) rather than ``(h, w, M)`` (TFLite).
 
     Returns:
         ``N`` bool crops and ``(N, 2)`` int64 ``x, y`` frame origins of the crops.
@@ -122,7 +129,7 @@ def instance_masks(
         import cv2
     except ImportError as exc:
         raise MissingDependencyError("opencv-python-headless", "camera", "instance mask resampling") from exc
-    n_masks, proto_h, proto_w = protos_chw.shape
+    n_masks, proto_h, proto_w = protos.shape if channels_first else np.roll(protos.shape, 1)
     in_w, in_h = geometry.input_size_wh
     ratio = np.asarray([proto_w / in_w, proto_h / in_h] * 2)
     # Prototype cells per frame pixel, and the prototype coordinate of frame pixel 0's centre.
@@ -131,6 +138,7 @@ def instance_masks(
     frame_w, frame_h = geometry.frame_size_wh
     crops: list[np.ndarray] = []
     origins = np.zeros((len(coefficients), 2), np.int64)
+    coefficients = np.asarray(coefficients, dtype=np.float32)
     for i, (coeffs, box, frame_box) in enumerate(zip(coefficients, input_boxes, frame_boxes, strict=True)):
         px1, py1, px2, py2 = (float(v) for v in np.asarray(box, np.float64) * ratio)
         x0, x1 = _span(frame_box[0], frame_box[2], frame_w)
@@ -144,12 +152,16 @@ def instance_masks(
         v0, v1 = first[1] + step[1] * y0, first[1] + step[1] * (y1 - 1)
         c0, c1 = _window(min(px1, u0), max(px2, u1), proto_w)
         r0, r1 = _window(min(py1, v0), max(py2, v1), proto_h)
-        window = protos_chw[:, r0:r1, c0:c1].reshape(n_masks, -1)
-        logits = (coeffs.astype(np.float32) @ window).reshape(r1 - r0, c1 - c0)
-        probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
-        cols, rows = np.arange(c0, c1), np.arange(r0, r1)
-        inside = ((rows >= py1) & (rows < py2))[:, None] & ((cols >= px1) & (cols < px2))[None, :]
-        probs = np.where(inside, probs, 0.0).astype(np.float32)  # Ultralytics' crop_mask
+        if channels_first:
+            logits = (coeffs @ protos[:, r0:r1, c0:c1].reshape(n_masks, -1)).reshape(r1 - r0, c1 - c0)
+        else:
+            logits = protos[r0:r1, c0:c1] @ coeffs
+        probs = _sigmoid(logits)
+        # Ultralytics' crop_mask: cells whose index lies outside [x1, x2) x [y1, y2) are zeroed.
+        probs[:, : max(math.ceil(px1) - c0, 0)] = 0.0
+        probs[:, max(math.ceil(px2) - c0, 0) :] = 0.0
+        probs[: max(math.ceil(py1) - r0, 0)] = 0.0
+        probs[max(math.ceil(py2) - r0, 0) :] = 0.0
         # One bilinear step from prototype cells to frame pixels (an affine map per axis);
         # replicated borders are PyTorch's clamping at the grid's edge.
         to_window = np.asarray([[step[0], 0.0, u0 - c0], [0.0, step[1], v0 - r0]])
@@ -157,6 +169,15 @@ def instance_masks(
                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         crops.append(sampled > threshold)
     return tuple(crops), origins
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` as float32, in place on ``logits``, clipped so ``exp`` cannot overflow."""
+    out = np.clip(logits, -30.0, 30.0, out=logits).astype(np.float32, copy=False)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def _span(lo: float, hi: float, size: int) -> tuple[int, int]:
@@ -184,27 +205,29 @@ def _split(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return heads[0], protos[0]
 
 
-def _protos_chw(protos: np.ndarray) -> np.ndarray:
-    """``(M, h, w)`` float32 prototypes from ``[1, M, h, w]`` or ``[1, h, w, M]``."""
-    channels_first = protos.shape[1] <= protos.shape[3]
-    chw = protos[0] if channels_first else np.moveaxis(protos[0], -1, 0)
-    return np.ascontiguousarray(chw, dtype=np.float32)
-
-
-def _head_rows(head: np.ndarray, n_masks: int, labels: tuple[str, ...] | None) -> np.ndarray:
-    """The head as ``(anchors, 4 + classes + M)`` float32, whichever way it was exported."""
+def _head_columns(head: np.ndarray, n_masks: int, labels: tuple[str, ...] | None) -> np.ndarray:
+    """The head as ``(4 + classes + M, anchors)`` float32, whichever way it was exported (a view)."""
     a, b = head.shape[1:]
     channels = None if labels is None else 4 + len(labels) + n_masks
     channels_first = a == channels if channels in (a, b) else a < b
-    rows = head[0].T if channels_first else head[0]
+    columns = np.asarray(head[0] if channels_first else head[0].T, dtype=np.float32)
     needed = channels if channels is not None else 5 + n_masks
-    if rows.shape[1] < needed or (channels is not None and rows.shape[1] != channels):
+    if columns.shape[0] < needed or (channels is not None and columns.shape[0] != channels):
         raise InputError(
-            f"The instance segmentation head {list(head.shape)} has {rows.shape[1]} channels; it "
+            f"The instance segmentation head {list(head.shape)} has {columns.shape[0]} channels; it "
             f"needs 4 box values + {len(labels) if labels else 'at least 1'} class scores + "
             f"{n_masks} mask coefficients (one per prototype channel)."
         )
-    return np.asarray(rows, dtype=np.float32)
+    return columns
+
+
+def _cxcywh_to_xyxy(cxcywh: np.ndarray, all_boxes: np.ndarray, input_size_wh: tuple[int, int]) -> np.ndarray:
+    """Centre-size boxes to corners in input pixels; normalised heads (as yolo.py tells them) scaled up."""
+    boxes = cxcywh.astype(np.float32)
+    if all_boxes.size and float(np.abs(all_boxes).max()) <= NORMALISED_MAX:
+        boxes = boxes * np.asarray([*input_size_wh, *input_size_wh], dtype=np.float32)
+    half = boxes[:, 2:] / 2
+    return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1)
 
 
 def check_instance_segmentation(card: ModelCard, output_specs: list[TensorSpec]) -> None:

@@ -333,3 +333,22 @@ def test_draw_paints_inside_the_mask(decoded: InstanceMasks) -> None:
     assert np.abs(drawn[interior].astype(int) - frame[interior]).mean() > 30
     assert decoded.boxes_xyxy[:, 2].max() + 8 < FRAME_WH[0] - 15
     assert (drawn[:20, -15:] == frame[:20, -15:]).all()  # right of every box: untouched
+
+
+def test_predict_cli_prints_masks_and_saves_the_drawing(seg_onnx: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from edgeinfer.card import write
+    from edgeinfer.cli import cli
+
+    model = tmp_path / "seg_with_card.onnx"
+    model.write_bytes(seg_onnx.read_bytes())
+    write(model, CARD)
+    image = tmp_path / "scene.png"
+    cv2.imwrite(str(image), scene())
+    out = tmp_path / "drawn.jpg"
+    result = CliRunner().invoke(cli, ["predict", str(model), str(image), "--save", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 masks: person 0.92" in result.output and "polygon" in result.output
+    drawn = cv2.imread(str(out))
+    assert drawn.shape == scene().shape and np.abs(drawn.astype(int) - scene()).mean() > 1
