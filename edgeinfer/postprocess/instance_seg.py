@@ -25,7 +25,7 @@ The masks are stored cropped to their boxes (:class:`~edgeinfer.results.Instance
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from edgeinfer.types import Geometry, TensorSpec
 
 __all__ = ["check_instance_segmentation", "decode_instance_segmentation", "instance_masks"]
+
+_ON_GRID = 1e-3  # output pixels: how close samples must sit to cv2.resize's grid to use it
 
 
 def decode_instance_segmentation(
@@ -162,13 +164,32 @@ def instance_masks(
         probs[:, max(math.ceil(px2) - c0, 0) :] = 0.0
         probs[: max(math.ceil(py1) - r0, 0)] = 0.0
         probs[max(math.ceil(py2) - r0, 0) :] = 0.0
-        # One bilinear step from prototype cells to frame pixels (an affine map per axis);
-        # replicated borders are PyTorch's clamping at the grid's edge.
-        to_window = np.asarray([[step[0], 0.0, u0 - c0], [0.0, step[1], v0 - r0]])
-        sampled = cv2.warpAffine(probs, to_window, (x1 - x0, y1 - y0),
-                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-        crops.append(sampled > threshold)
+        crops.append(_resample(cv2, probs, (u0 - c0, v0 - r0), step, (x1 - x0, y1 - y0)) > threshold)
     return tuple(crops), origins
+
+
+def _resample(cv2: Any, grid: np.ndarray, start_uv: tuple[float, float], step: np.ndarray,
+              size_wh: tuple[int, int]) -> np.ndarray:
+    """Bilinear samples of ``grid`` at ``start + step * (j, i)`` for a ``size_wh`` output.
+
+    One bilinear step from prototype cells to frame pixels (an affine map per axis);
+    replicated borders are PyTorch's clamping at the grid's edge. When the samples fall
+    on ``cv2.resize``'s own half-pixel grid for a scale of ``1 / step`` (whole-pixel
+    letterbox padding: the usual case), the faster resize is used and cut to size;
+    otherwise ``cv2.warpAffine`` samples the same points directly.
+    """
+    w, h = size_wh
+    # Index of the first sample on resize's grid: resize puts output j at (j + 0.5) * step - 0.5.
+    skip = (np.asarray(start_uv) + 0.5) / step - 0.5
+    whole = np.round(skip)
+    if (step < 1).all() and (np.abs(skip - whole) < _ON_GRID).all() and (whole >= 0).all():
+        jx, jy = (int(v) for v in whole)
+        up = cv2.resize(grid, None, fx=1 / float(step[0]), fy=1 / float(step[1]), interpolation=cv2.INTER_LINEAR)
+        if up.shape[0] >= jy + h and up.shape[1] >= jx + w:
+            return up[jy : jy + h, jx : jx + w]
+    to_grid = np.asarray([[step[0], 0.0, start_uv[0]], [0.0, step[1], start_uv[1]]])
+    return cv2.warpAffine(grid, to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -352,3 +352,31 @@ def test_predict_cli_prints_masks_and_saves_the_drawing(seg_onnx: Path, tmp_path
     assert "2 masks: person 0.92" in result.output and "polygon" in result.output
     drawn = cv2.imread(str(out))
     assert drawn.shape == scene().shape and np.abs(drawn.astype(int) - scene()).mean() > 1
+
+
+@pytest.mark.parametrize(("start", "step"), [
+    ((3.05, 2.45), (0.1, 0.1)),  # on cv2.resize's grid (whole-pixel letterbox): the resize path
+    ((3.0537, 2.41), (0.1, 0.1)),  # off it (fractional padding): the warpAffine path
+    ((0.3, -0.2), (0.37, 0.29)),  # another scale, starting before the grid's edge (clamped)
+])
+def test_resampling_is_bilinear_with_clamped_edges(start: tuple[float, float], step: tuple[float, float]) -> None:
+    from edgeinfer.postprocess.instance_seg import _resample
+
+    grid = cv2.resize(np.random.default_rng(0).uniform(0, 1, (8, 8)).astype(np.float32), (30, 25),
+                      interpolation=cv2.INTER_CUBIC)
+    size_wh = (150, 80)
+    u = start[0] + step[0] * np.arange(size_wh[0])
+    v = start[1] + step[1] * np.arange(size_wh[1])
+
+    def neighbours(c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = np.clip(c, 0, n - 1)
+        low = np.floor(c).astype(int)
+        return low, np.minimum(low + 1, n - 1), c - low
+
+    v0, v1, wv = neighbours(v, grid.shape[0])
+    u0, u1, wu = neighbours(u, grid.shape[1])
+    by_row = grid[v0] * (1 - wv)[:, None] + grid[v1] * wv[:, None]
+    expected = by_row[:, u0] * (1 - wu) + by_row[:, u1] * wu
+    got = _resample(cv2, grid, start, np.asarray(step), size_wh)
+    assert got.shape == (size_wh[1], size_wh[0])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
