@@ -131,18 +131,21 @@ def instance_masks(
         import cv2
     except ImportError as exc:
         raise MissingDependencyError("opencv-python-headless", "camera", "instance mask resampling") from exc
-    n_masks, proto_h, proto_w = protos.shape if channels_first else np.roll(protos.shape, 1)
+    n_masks, proto_h, proto_w = (int(d) for d in (protos.shape if channels_first else np.roll(protos.shape, 1)))
+    flat = protos.reshape(n_masks, -1) if channels_first else protos
     in_w, in_h = geometry.input_size_wh
-    ratio = np.asarray([proto_w / in_w, proto_h / in_h] * 2)
+    ratio = (proto_w / in_w, proto_h / in_h)
     # Prototype cells per frame pixel, and the prototype coordinate of frame pixel 0's centre.
-    step = np.asarray(geometry.scale_xy) * ratio[:2]
-    first = (0.5 * np.asarray(geometry.scale_xy) + np.asarray(geometry.offset_xy)) * ratio[:2] - 0.5
+    step = (geometry.scale_xy[0] * ratio[0], geometry.scale_xy[1] * ratio[1])
+    first = tuple((0.5 * geometry.scale_xy[k] + geometry.offset_xy[k]) * ratio[k] - 0.5 for k in (0, 1))
     frame_w, frame_h = geometry.frame_size_wh
     crops: list[np.ndarray] = []
     origins = np.zeros((len(coefficients), 2), np.int64)
     coefficients = np.asarray(coefficients, dtype=np.float32)
-    for i, (coeffs, box, frame_box) in enumerate(zip(coefficients, input_boxes, frame_boxes, strict=True)):
-        px1, py1, px2, py2 = (float(v) for v in np.asarray(box, np.float64) * ratio)
+    proto_boxes = (np.asarray(input_boxes, np.float64).reshape(-1, 4) * (ratio * 2)).tolist()
+    for i, (coeffs, (px1, py1, px2, py2), frame_box) in enumerate(
+        zip(coefficients, proto_boxes, np.asarray(frame_boxes).tolist(), strict=True)
+    ):
         x0, x1 = _span(frame_box[0], frame_box[2], frame_w)
         y0, y1 = _span(frame_box[1], frame_box[3], frame_h)
         origins[i] = (x0, y0)
@@ -155,7 +158,9 @@ def instance_masks(
         c0, c1 = _window(min(px1, u0), max(px2, u1), proto_w)
         r0, r1 = _window(min(py1, v0), max(py2, v1), proto_h)
         if channels_first:
-            logits = (coeffs @ protos[:, r0:r1, c0:c1].reshape(n_masks, -1)).reshape(r1 - r0, c1 - c0)
+            # Whole rows of the grid: a view of the flat prototypes, so nothing is copied first.
+            band = coeffs @ flat[:, r0 * proto_w : r1 * proto_w]
+            logits = np.ascontiguousarray(band.reshape(r1 - r0, proto_w)[:, c0:c1])
         else:
             logits = protos[r0:r1, c0:c1] @ coeffs
         probs = _sigmoid(logits)
@@ -168,7 +173,7 @@ def instance_masks(
     return tuple(crops), origins
 
 
-def _resample(cv2: Any, grid: np.ndarray, start_uv: tuple[float, float], step: np.ndarray,
+def _resample(cv2: Any, grid: np.ndarray, start_uv: tuple[float, float], step: tuple[float, float],
               size_wh: tuple[int, int]) -> np.ndarray:
     """Bilinear samples of ``grid`` at ``start + step * (j, i)`` for a ``size_wh`` output.
 
@@ -179,15 +184,15 @@ def _resample(cv2: Any, grid: np.ndarray, start_uv: tuple[float, float], step: n
     otherwise ``cv2.warpAffine`` samples the same points directly.
     """
     w, h = size_wh
+    (su, sv), (du, dv) = start_uv, step
     # Index of the first sample on resize's grid: resize puts output j at (j + 0.5) * step - 0.5.
-    skip = (np.asarray(start_uv) + 0.5) / step - 0.5
-    whole = np.round(skip)
-    if (step < 1).all() and (np.abs(skip - whole) < _ON_GRID).all() and (whole >= 0).all():
-        jx, jy = (int(v) for v in whole)
-        up = cv2.resize(grid, None, fx=1 / float(step[0]), fy=1 / float(step[1]), interpolation=cv2.INTER_LINEAR)
+    skip_x, skip_y = (su + 0.5) / du - 0.5, (sv + 0.5) / dv - 0.5
+    jx, jy = round(skip_x), round(skip_y)
+    if du < 1 and dv < 1 and abs(skip_x - jx) < _ON_GRID and abs(skip_y - jy) < _ON_GRID and min(jx, jy) >= 0:
+        up = cv2.resize(grid, None, fx=1 / du, fy=1 / dv, interpolation=cv2.INTER_LINEAR)
         if up.shape[0] >= jy + h and up.shape[1] >= jx + w:
             return up[jy : jy + h, jx : jx + w]
-    to_grid = np.asarray([[step[0], 0.0, start_uv[0]], [0.0, step[1], start_uv[1]]])
+    to_grid = np.asarray([[du, 0.0, su], [0.0, dv, sv]])
     return cv2.warpAffine(grid, to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
 

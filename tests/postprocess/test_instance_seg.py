@@ -377,6 +377,6 @@ def test_resampling_is_bilinear_with_clamped_edges(start: tuple[float, float], s
     u0, u1, wu = neighbours(u, grid.shape[1])
     by_row = grid[v0] * (1 - wv)[:, None] + grid[v1] * wv[:, None]
     expected = by_row[:, u0] * (1 - wu) + by_row[:, u1] * wu
-    got = _resample(cv2, grid, start, np.asarray(step), size_wh)
+    got = _resample(cv2, grid, start, step, size_wh)
     assert got.shape == (size_wh[1], size_wh[0])
     np.testing.assert_allclose(got, expected, atol=1e-4)
