@@ -7,7 +7,8 @@ computed from the input by a pooling and a 1x1 convolution, so the masks follow 
 The reference decoder below is the straightforward one: letterbox with OpenCV, run ONNX
 Runtime, greedy NMS, full-resolution ``sigmoid(coefficients @ prototypes)``, Ultralytics'
 ``crop_mask`` at prototype resolution, ``F.interpolate`` to the input, padding cut away and
-``cv2.resize`` to the frame.
+``cv2.resize`` to the frame. The same model is also built in Keras and converted to TFLite
+the way Ultralytics' TFLite export lays it out (NHWC prototypes, boxes in 0..1).
 """
 
 from __future__ import annotations
@@ -380,3 +381,48 @@ def test_resampling_is_bilinear_with_clamped_edges(start: tuple[float, float], s
     got = _resample(cv2, grid, start, step, size_wh)
     assert got.shape == (size_wh[1], size_wh[0])
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def seg_tflite_bytes() -> bytes:
+    """The same model as Ultralytics' TFLite export lays it out: NHWC prototypes, boxes in 0..1."""
+    import warnings
+
+    import keras
+    import tensorflow as tf
+
+    torch_model = build_torch_model()
+    head = head_values()
+    head[:, :4] /= INPUT  # Ultralytics TFLite exports normalise the boxes
+    inputs = keras.Input(shape=(INPUT, INPUT, 3), batch_size=1)
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)  # the head is a constant: zero kernel, bias
+    flat = keras.layers.Dense(head.size, kernel_initializer="zeros",
+                              bias_initializer=keras.initializers.Constant(head.reshape(-1)))(pooled)
+    out0 = keras.layers.Reshape(head.shape[1:])(flat)
+    conv = keras.layers.Conv2D(N_MASKS, 1)
+    out1 = conv(keras.layers.AveragePooling2D(4)(inputs))
+    conv.set_weights([torch_model.proto.weight.detach().numpy().transpose(2, 3, 1, 0),
+                      torch_model.proto.bias.detach().numpy()])
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, [out0, out1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return bytes(converter.convert())
+
+
+def test_ultralytics_tflite_layout_decodes_like_onnx(decoded: InstanceMasks, tmp_path: Path) -> None:
+    import json
+
+    from tests.test_card_derive import append_zip_member, ultralytics_metadata
+
+    path = tmp_path / "yolo11n-seg_float32.tflite"
+    path.write_bytes(seg_tflite_bytes())
+    meta = ultralytics_metadata("segment", imgsz=[INPUT, INPUT], names=dict(enumerate(LABELS)))
+    append_zip_member(path, "metadata.json", json.dumps(meta))
+    with edgeinfer.load(path) as model:
+        assert model.card.task == "instance_segmentation" and model.card.preprocess.layout == "nhwc"
+        assert sorted(len(spec.shape) for spec in model.outputs) == [3, 4]
+        assert next(s for s in model.outputs if len(s.shape) == 4).shape[-1] == N_MASKS  # NHWC
+        result = model.predict(scene())
+    assert isinstance(result, InstanceMasks) and result.labels == decoded.labels
+    np.testing.assert_allclose(result.boxes_xyxy, decoded.boxes_xyxy, atol=1.0)
+    for i in range(len(result)):
+        assert mask_iou(result.frame_mask(i), decoded.frame_mask(i)) >= 0.98
