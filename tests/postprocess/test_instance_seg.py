@@ -426,3 +426,29 @@ def test_ultralytics_tflite_layout_decodes_like_onnx(decoded: InstanceMasks, tmp
     np.testing.assert_allclose(result.boxes_xyxy, decoded.boxes_xyxy, atol=1.0)
     for i in range(len(result)):
         assert mask_iou(result.frame_mask(i), decoded.frame_mask(i)) >= 0.98
+
+
+def test_nothing_above_threshold_is_an_empty_result_in_every_format() -> None:
+    head = head_values()
+    head[:, 4 : 4 + len(LABELS)] = 0.0
+    protos = np.zeros((1, N_MASKS, INPUT // 4, INPUT // 4), np.float32)
+    outputs = {"output0": head, "output1": protos}
+    result = decode(make_card(**CARD), outputs, specs_for(outputs), letterbox_geometry(FRAME_WH, (INPUT, INPUT)))
+    assert isinstance(result, InstanceMasks) and len(result) == 0 and result.masks == ()
+    assert result.mask_origins.shape == (0, 2)
+    assert result.to_dict() == {"task": "instance_segmentation", "detections": []}
+    frame = scene()
+    np.testing.assert_array_equal(edgeinfer.draw(frame, result), frame)
+
+
+@pytest.mark.parametrize(("origin", "shape"), [((0, 0), (3, 4)), ((5, 2), (4, 3)), ((0, 3), (3, 8))])
+def test_rle_round_trips_at_the_frame_edges(origin: tuple[int, int], shape: tuple[int, int]) -> None:
+    from edgeinfer.results.masks import mask_rle
+
+    crop = np.random.default_rng(sum(origin)).uniform(0, 1, shape) > 0.4
+    crop[0, 0] = crop[-1, -1] = True  # set pixels on the crop's (and here the frame's) corners
+    frame = np.zeros((6, 8), bool)  # 8 wide, 6 high
+    frame[origin[1] : origin[1] + shape[0], origin[0] : origin[0] + shape[1]] = crop
+    rle = mask_rle(crop, origin, (8, 6))
+    assert rle["size"] == [6, 8] and sum(rle["counts"]) == 48
+    np.testing.assert_array_equal(rle_decode(rle), frame)
