@@ -23,6 +23,7 @@ __all__ = [
     "ConversionInfo",
     "LetterboxSpec",
     "ModelCard",
+    "OcrSpec",
     "PostprocessSpec",
     "PreprocessSpec",
     "Task",
@@ -108,6 +109,16 @@ class PostprocessSpec(_Strict):
     mask_format: Literal["polygon", "rle", "none"] = "polygon"
 
 
+class OcrSpec(_Strict):
+    """task ocr: the chain's model files (relative to the card's folder) and its character list."""
+
+    det: str
+    rec: str
+    cls: str | None = None
+    characters: tuple[str, ...] | None = None  # default: the recogniser's own metadata
+    characters_file: str | None = None  # one character per line, UTF-8
+
+
 class ConversionInfo(_Strict):
     """Provenance written by the converters."""
 
@@ -129,6 +140,7 @@ class ModelCard(_Strict):
     preprocess: PreprocessSpec = PreprocessSpec()
     postprocess: PostprocessSpec = PostprocessSpec()
     conversion: ConversionInfo | None = None
+    ocr: OcrSpec | None = None
     origin: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")

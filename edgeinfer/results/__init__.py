@@ -22,10 +22,11 @@ from edgeinfer.results.core import (
     Regression,
     Segmentation,
 )
+from edgeinfer.results.text import TextLines
 
 __all__ = [
     "BOX_DECIMALS", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation",
+    "Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation", "TextLines",
 ]
 
-Result: TypeAlias = Classification | Detections | Segmentation | Regression | RawResult
+Result: TypeAlias = Classification | Detections | Segmentation | Regression | RawResult | TextLines
