@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         Regression,
         Result,
         Segmentation,
+        TextLines,
     )
 
 __all__ = ["MASK_ALPHA", "PALETTE_BGR", "color_for", "draw"]
@@ -174,10 +175,17 @@ def _draw_raw(cv2: Any, canvas: np.ndarray, result: RawResult) -> None:
     _put_lines(cv2, canvas, [f"{name}: {list(np.shape(a))}" for name, a in result.outputs.items()])
 
 
+def _draw_ocr(cv2: Any, canvas: np.ndarray, result: TextLines) -> None:
+    from edgeinfer.overlay_text import draw_text_lines
+
+    draw_text_lines(cv2, canvas, result)
+
+
 _DRAWERS: dict[str, Callable[[Any, np.ndarray, Any], None]] = {
     "detection": _draw_detections,
     "classification": _draw_classification,
     "segmentation": _draw_segmentation,
     "regression": _draw_regression,
     "raw": _draw_raw,
+    "ocr": _draw_ocr,
 }
