@@ -116,3 +116,22 @@ def test_draw_writes_text_beside_each_line(ocr_float: Any, references: list[Refe
         inside[max(y0, 0):y1, max(x0, 0):x1] = True
     assert changed[~inside].sum() > 200
     assert np.array_equal(edgeinfer.draw(image, TextLines.empty()), image)
+
+
+def test_predict_cli_reads_an_image_with_an_ocr_card(tmp_path: Path, references: list[Reference]) -> None:
+    import cv2
+    from click.testing import CliRunner
+
+    from edgeinfer.cli import cli
+
+    image = tmp_path / "label.png"
+    cv2.imwrite(str(image), references[1].image)
+    card = tmp_path / "ocr.yaml"
+    card.write_text(f"task: ocr\nocr:\n  det: {DET}\n  rec: {REC}\n")
+    result = CliRunner().invoke(cli, ["predict", str(card), str(image), "--json", "--save", str(tmp_path / "out.jpg")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output.strip().splitlines()[-1])
+    assert [line["text"] for line in data["lines"]] == list(references[1].lines)
+    assert (tmp_path / "out.jpg").stat().st_size > 0
+    flags = CliRunner().invoke(cli, ["predict", str(DET), str(image), "--ocr-rec", str(REC)])
+    assert flags.exit_code == 0 and "Arabica 250 g" in flags.output, flags.output
