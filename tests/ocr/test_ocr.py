@@ -135,3 +135,37 @@ def test_predict_cli_reads_an_image_with_an_ocr_card(tmp_path: Path, references:
     assert (tmp_path / "out.jpg").stat().st_size > 0
     flags = CliRunner().invoke(cli, ["predict", str(DET), str(image), "--ocr-rec", str(REC)])
     assert flags.exit_code == 0 and "Arabica 250 g" in flags.output, flags.output
+
+
+def test_pipeline_runs_the_ocr_chain_into_a_sink(ocr_float: Any, references: list[Reference]) -> None:
+    from edgeinfer.pipeline import Pipeline
+    from edgeinfer.sinks.memory import MemorySink
+    from edgeinfer.sources import ReplaySource
+
+    sink = MemorySink()
+    stats = Pipeline(ReplaySource([references[1].image]), ocr_float, [sink], device_id="test").run()
+    assert stats.frames_published == 1
+    assert isinstance(sink.results[0], TextLines)
+    assert [line["text"] for line in sink.envelopes[0]["result"]["lines"]] == list(references[1].lines)
+
+
+def test_daemon_runs_an_ocr_card_from_its_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  references: list[Reference]) -> None:
+    import cv2
+    from click.testing import CliRunner
+
+    from edgeinfer.cli import cli
+
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "label.png"), references[1].image)
+    (tmp_path / "ocr.yaml").write_text(f"task: ocr\nocr:\n  det: {DET}\n  rec: {REC}\n")
+    (tmp_path / "config.yaml").write_text(
+        "device_id: cam-01\nstreams:\n  - {name: front, source: frames, model: ocr.yaml, policy: every}\n"
+        "sinks:\n  - {type: jsonl, path: produced.jsonl}\n")
+    monkeypatch.chdir(tmp_path)
+    checked = CliRunner().invoke(cli, ["run", "--check", "config.yaml"])
+    assert checked.exit_code == 0 and "task ocr" in checked.output, checked.output
+    ran = CliRunner().invoke(cli, ["run", "config.yaml"])
+    assert ran.exit_code == 0, ran.output
+    envelope = json.loads((tmp_path / "produced.jsonl").read_text().splitlines()[0])
+    assert [line["text"] for line in envelope["result"]["lines"]] == list(references[1].lines)
