@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import click
 
@@ -53,7 +54,9 @@ def command(model: str, port: int, host: str, card_path: str | None, accelerator
     if not token and not _is_loopback(host):
         click.secho(f"warning: serving on {host} without a token: anyone on the network can use the model "
                     f"(set --token or {TOKEN_ENV})", fg="yellow", err=True)
-    with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
+    ocr_card = Path(model).suffix.lower() in (".yaml", ".yml")  # an OCR card naming its three models
+    with (edgeinfer.load_ocr(model, accelerator=accelerator) if ocr_card
+          else edgeinfer.load(model, accelerator=accelerator, card=card_path)) as loaded:
         app = create_app(loaded, token=token or None, max_body_bytes=int(max_body_mb * 1024 * 1024),
                          max_batch=max_batch, batch_wait_ms=batch_wait_ms,
                          max_pixels=int(max_megapixels * 1_000_000))

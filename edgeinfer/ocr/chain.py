@@ -26,6 +26,7 @@ from edgeinfer.results.text import TextLines
 if TYPE_CHECKING:
     from edgeinfer.card import ModelCard
     from edgeinfer.model import Model
+    from edgeinfer.types import TensorSpec
 
 __all__ = ["OcrModel", "OcrOptions"]
 
@@ -165,6 +166,18 @@ class OcrModel:
             for i, decoded in zip(indices.tolist(), decode_greedy(probs, self.vocabulary), strict=True):
                 out[i] = decoded
         return out
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        """The detector's input specs: frames go in there (the server reads its batch axis)."""
+        return self.detector.inputs
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly summary: task, accelerator, the character count and each model's :meth:`Model.describe`."""
+        models = {"det": self.detector, "rec": self.recognizer, "cls": self.classifier}
+        return {"model": self.name, "task": self.task, "accelerator": self.accelerator,
+                "characters": len(self.vocabulary.characters),
+                "models": {role: m.describe() for role, m in models.items() if m is not None}}
 
     def close(self) -> None:
         """Release the three interpreters. Further calls raise ``ModelError``."""

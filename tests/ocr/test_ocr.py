@@ -169,3 +169,19 @@ def test_daemon_runs_an_ocr_card_from_its_config(tmp_path: Path, monkeypatch: py
     assert ran.exit_code == 0, ran.output
     envelope = json.loads((tmp_path / "produced.jsonl").read_text().splitlines()[0])
     assert [line["text"] for line in envelope["result"]["lines"]] == list(references[1].lines)
+
+
+def test_serve_answers_with_the_lines_read(ocr_float: Any, references: list[Reference]) -> None:
+    import cv2
+    import httpx
+
+    from edgeinfer.serve import create_app, start_in_thread
+
+    jpeg = cv2.imencode(".png", references[1].image)[1].tobytes()
+    with start_in_thread(create_app(ocr_float)) as server:
+        answer = httpx.post(f"{server.url}/v1/predict", content=jpeg, headers={"Content-Type": "image/png"},
+                            timeout=60)
+        info = httpx.get(f"{server.url}/v1/model").json()
+    assert answer.status_code == 200, answer.text
+    assert [line["text"] for line in answer.json()["lines"]] == list(references[1].lines)
+    assert info["task"] == "ocr" and set(info["models"]) == {"det", "rec", "cls"}
