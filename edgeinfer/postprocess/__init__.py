@@ -53,9 +53,16 @@ TASK_DECODERS: dict[str, TaskDecoder] = {
     "raw": decode_raw,
 }
 
+def _ocr_needs_load_ocr(card: ModelCard, output_specs: list[TensorSpec]) -> None:
+    raise ConfigError("task 'ocr' runs a detector, a recogniser and an optional angle classifier together: "
+                      "open them with edgeinfer.load_ocr(det, rec, cls) or load_ocr('ocr.yaml'), not edgeinfer.load")
+
+
 # Load-time checks: a card that cannot decode this model's outputs fails in
 # ``edgeinfer.load``, not at the first frame. A task without a check is not checked.
-TASK_CHECKS: dict[str, TaskCheck] = {}
+TASK_CHECKS: dict[str, TaskCheck] = {
+    "ocr": _ocr_needs_load_ocr,
+}
 
 
 def check(card: ModelCard, output_specs: list[TensorSpec]) -> None:

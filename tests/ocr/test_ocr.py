@@ -185,3 +185,8 @@ def test_serve_answers_with_the_lines_read(ocr_float: Any, references: list[Refe
     assert answer.status_code == 200, answer.text
     assert [line["text"] for line in answer.json()["lines"]] == list(references[1].lines)
     assert info["task"] == "ocr" and set(info["models"]) == {"det", "rec", "cls"}
+
+
+def test_plain_load_of_an_ocr_card_points_to_load_ocr() -> None:
+    with pytest.raises(ConfigError, match="load_ocr"):
+        edgeinfer.load(DET, card={"task": "ocr"})
