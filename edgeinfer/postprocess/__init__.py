@@ -53,6 +53,7 @@ TASK_DECODERS: dict[str, TaskDecoder] = {
     "raw": decode_raw,
 }
 
+
 def _ocr_needs_load_ocr(card: ModelCard, output_specs: list[TensorSpec]) -> None:
     raise ConfigError("task 'ocr' runs a detector, a recogniser and an optional angle classifier together: "
                       "open them with edgeinfer.load_ocr(det, rec, cls) or load_ocr('ocr.yaml'), not edgeinfer.load")
