@@ -190,3 +190,22 @@ def test_serve_answers_with_the_lines_read(ocr_float: Any, references: list[Refe
 def test_plain_load_of_an_ocr_card_points_to_load_ocr() -> None:
     with pytest.raises(ConfigError, match="load_ocr"):
         edgeinfer.load(DET, card={"task": "ocr"})
+
+
+def test_draw_falls_back_to_ascii_with_one_warning_without_a_font(monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from edgeinfer import overlay_text
+
+    frame = np.full((120, 240, 3), 255, np.uint8)
+    lines = TextLines(np.array([[[20, 60], [200, 60], [200, 90], [20, 90]]], np.float32), ("Café 7",),
+                      np.array([0.9], np.float32))
+    with_font = edgeinfer.draw(frame, lines)
+    assert np.any(with_font[:58] != 255)  # the tab above the line
+    monkeypatch.setattr(overlay_text, "_pil_font", lambda size_px: None)  # as on a system without fonts
+    monkeypatch.setattr(overlay_text, "_warned", set())
+    with caplog.at_level("WARNING", logger="edgeinfer"):
+        first = edgeinfer.draw(frame, lines)
+        edgeinfer.draw(frame, lines)
+    assert np.any(first[:58] != 255) and not np.array_equal(first, with_font)
+    warnings = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "'?'" in warnings[0]
