@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from edgeinfer.results import (
         Classification,
         Detections,
+        Poses,
         RawResult,
         Regression,
         Result,
@@ -136,6 +137,16 @@ def _draw_detections(cv2: Any, canvas: np.ndarray, result: Detections) -> None:
         _put_tab(cv2, canvas, text, (x1, tab_y), color)
 
 
+def _draw_poses(cv2: Any, canvas: np.ndarray, result: Poses) -> None:
+    from edgeinfer.overlay_pose import draw_keypoints
+
+    _draw_detections(cv2, canvas, result)
+    ids = result.class_ids if result.track_ids is None else result.track_ids
+    _, thick = _text_style(canvas)
+    draw_keypoints(cv2, canvas, result.keypoints, skeleton=result.skeleton,
+                   colors=[color_for(int(i)) for i in ids], thickness=thick + 1)
+
+
 def _draw_classification(cv2: Any, canvas: np.ndarray, result: Classification) -> None:
     shown = zip(result.labels, result.scores, result.class_ids, strict=True)
     lines, colors = [], []
@@ -176,6 +187,7 @@ def _draw_raw(cv2: Any, canvas: np.ndarray, result: RawResult) -> None:
 
 _DRAWERS: dict[str, Callable[[Any, np.ndarray, Any], None]] = {
     "detection": _draw_detections,
+    "pose": _draw_poses,
     "classification": _draw_classification,
     "segmentation": _draw_segmentation,
     "regression": _draw_regression,

@@ -207,7 +207,7 @@ def test_ultralytics_onnx_classify(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("task", "extra", "want_task", "want_decoder"), [
     ("segment", {}, "detection", "yolov8"),
-    ("pose", {"kpt_shape": [17, 3]}, "raw", None),
+    ("pose", {"kpt_shape": [17, 3]}, "pose", "yolov8"),
     ("obb", {}, "raw", None),
     ("detect", {"args": {"batch": 1, "nms": True}}, "raw", None),  # NMS inside the graph
     ("detect", {"end2end": True}, "raw", None),

@@ -23,6 +23,11 @@ def summarize(result: dict[str, Any]) -> str:
     task = result.get("task")
     if task == "classification":
         return ", ".join(f"{t['label']} {t['score']:.2f}" for t in result["top"]) or "(nothing)"
+    if task == "pose":
+        items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}] "
+                 f"{sum(k[2] >= 0.5 for k in d['keypoints'])}/{len(d['keypoints'])} keypoints"
+                 for d in result["detections"]]
+        return f"{len(items)} found: " + "; ".join(items) if items else "nothing found"
     if task == "detection":
         items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
                  for d in result["detections"]]

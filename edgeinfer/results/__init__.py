@@ -22,10 +22,11 @@ from edgeinfer.results.core import (
     Regression,
     Segmentation,
 )
+from edgeinfer.results.pose import COCO_KEYPOINTS, COCO_SKELETON, Poses
 
 __all__ = [
-    "BOX_DECIMALS", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation",
+    "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
+    "Classification", "Detections", "Poses", "RawResult", "Regression", "Result", "Segmentation",
 ]
 
-Result: TypeAlias = Classification | Detections | Segmentation | Regression | RawResult
+Result: TypeAlias = Classification | Detections | Poses | Segmentation | Regression | RawResult
