@@ -2,7 +2,8 @@
 
 The boxes are drawn as detections are (:mod:`edgeinfer.annotate`); then, per object, each
 limb whose two keypoints both score at least :data:`KEYPOINT_MIN_SCORE` is a line in the
-object's colour, and each such keypoint a filled dot with a dark rim.
+object's colour, and each such keypoint a white dot with a rim in that colour (white stands
+out on the box and its label tab).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 __all__ = ["KEYPOINT_MIN_SCORE", "draw_keypoints"]
 
 KEYPOINT_MIN_SCORE = 0.5
-_RIM = (0, 0, 0)
+_FILL = (255, 255, 255)
 
 
 def draw_keypoints(cv2: Any, canvas: np.ndarray, keypoints: np.ndarray, *,
@@ -40,5 +41,5 @@ def draw_keypoints(cv2: Any, canvas: np.ndarray, keypoints: np.ndarray, *,
                 cv2.line(canvas, tuple(xy[a]), tuple(xy[b]), color, thickness, cv2.LINE_AA)
         for (x, y), shown in zip(xy, visible.tolist(), strict=True):
             if shown:
-                cv2.circle(canvas, (x, y), radius, color, -1, cv2.LINE_AA)
-                cv2.circle(canvas, (x, y), radius, _RIM, 1, cv2.LINE_AA)
+                cv2.circle(canvas, (x, y), radius, _FILL, -1, cv2.LINE_AA)
+                cv2.circle(canvas, (x, y), radius, color, 1, cv2.LINE_AA)

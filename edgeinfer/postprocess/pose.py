@@ -163,7 +163,7 @@ def check_pose(card: ModelCard, output_specs: list[TensorSpec]) -> None:
             fit = (channels - 4 - len(card.labels)) / d
             hint = f"kpt_shape [{int(fit)}, {d}]" if fit >= 1 and fit == int(fit) else "kpt_shape and labels"
             raise ConfigError(
-                f"postprocess.kpt_shape {[k, d]} with {len(card.labels)} labels needs a pose head of "
+                f"postprocess.kpt_shape {[k, d]} with {len(card.labels)} label(s) needs a pose head of "
                 f"4 + {len(card.labels)} + {k}*{d} = {need} channels, but output {head.name!r} is "
                 f"{list(head.shape)} ({channels} channels); set {hint} in the model card to match the model"
             )
