@@ -49,6 +49,9 @@ def decode_yolov8_pose(
 ) -> tuple[Candidates, np.ndarray]:
     """Decode an Ultralytics pose head to candidates and ``(N, K, D)`` keypoints in input pixels.
 
+    Keypoints of normalised heads (0..1 of the input, as Ultralytics' TFLite exports give)
+    are scaled to pixels like the boxes.
+
     Raises:
         InputError: no output is a pose head with room for ``kpt_shape``.
     """
@@ -66,9 +69,10 @@ def decode_yolov8_pose(
     class_scores = rows[:, 4 : 4 + n_cls]
     class_ids = class_scores.argmax(axis=1)
     scores = np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
-    points = rows[:, 4 + n_cls : 4 + n_cls + values].reshape(-1, k, d).copy()
+    # A view where the layout allows: only the kept rows' keypoints are ever copied.
+    points = rows[:, 4 + n_cls : 4 + n_cls + values].reshape(-1, k, d)
     if rows.size and float(np.abs(rows[:, :4]).max()) <= NORMALISED_MAX:  # as _cxcywh_to_xyxy
-        points[:, :, :2] *= np.asarray(input_size_wh, dtype=np.float32)
+        points = points * np.asarray([*input_size_wh, 1.0][:d], dtype=np.float32)
     boxes = _cxcywh_to_xyxy(rows[:, :4], input_size_wh)
     return Candidates(boxes, scores, class_ids.astype(np.int64)), points
 
@@ -111,9 +115,8 @@ def decode_pose(
     kept_scores = candidates.scores[rows].astype(np.float32)
     if point_scores is None:
         point_scores = np.broadcast_to(candidates.scores[:, None], points.shape[:2])
-    keypoints = np.concatenate(
-        [geometry.points_to_frame(points[rows]).reshape(len(rows), -1, 2), point_scores[rows][:, :, None]], axis=2
-    ).astype(np.float32)
+    frame_points = geometry.points_to_frame(points[rows]).reshape(len(rows), kpt_shape[0], 2)
+    keypoints = np.concatenate([frame_points, point_scores[rows][:, :, None]], axis=2).astype(np.float32)
     ids = candidates.class_ids[rows].astype(np.int64)
     return Poses(
         boxes_xyxy=frame_boxes, scores=kept_scores, class_ids=ids, labels=tuple(card.label(int(i)) for i in ids),

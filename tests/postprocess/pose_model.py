@@ -82,9 +82,8 @@ def pose_module():
     return UltralyticsStylePose().eval()
 
 
-def export_pose_onnx(path: Path, metadata: dict[str, object] | None = None) -> Path:
-    """Export the module with ``torch.onnx.export``; ``metadata`` as Ultralytics writes it (str values)."""
-    import onnx
+def export_pose_onnx(path: Path) -> Path:
+    """Export the module with ``torch.onnx.export`` (dynamo exporter, as the converters use)."""
     import torch
 
     h, w = IMGSZ_HW
@@ -92,10 +91,16 @@ def export_pose_onnx(path: Path, metadata: dict[str, object] | None = None) -> P
         warnings.simplefilter("ignore")
         torch.onnx.export(pose_module(), (torch.zeros(1, 3, h, w),), str(path), dynamo=True, external_data=False,
                           opset_version=18, input_names=["images"], output_names=["output0"], verbose=False)
-    if metadata:
-        model = onnx.load(str(path))
-        for key, value in metadata.items():  # as Ultralytics' Exporter.export_onnx
-            prop = model.metadata_props.add()
-            prop.key, prop.value = key, str(value)
-        onnx.save(model, str(path))
+    return path
+
+
+def with_metadata(source: Path, path: Path, metadata: dict[str, object]) -> Path:
+    """Copy of the ONNX file ``source`` with ``metadata`` written as Ultralytics' exporter does (``str`` values)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    for key, value in metadata.items():  # as Exporter.export_onnx
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, str(value)
+    onnx.save(model, str(path))
     return path

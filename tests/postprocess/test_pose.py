@@ -17,7 +17,7 @@ import pytest
 import edgeinfer
 from edgeinfer.errors import ConfigError
 from edgeinfer.results import COCO_SKELETON, Detections, Poses
-from tests.postprocess.pose_model import CHANNELS, IMGSZ_HW, NAMES, NUM_KPT, export_pose_onnx
+from tests.postprocess.pose_model import CHANNELS, IMGSZ_HW, NAMES, NUM_KPT, export_pose_onnx, with_metadata
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -122,7 +122,7 @@ def test_transposed_head_decodes_the_same(pose_onnx: Path) -> None:
 def test_zero_config_from_ultralytics_metadata(tmp_path: Path, pose_onnx: Path) -> None:
     meta = {"author": "Ultralytics", "task": "pose", "stride": 32, "batch": 1, "imgsz": list(IMGSZ_HW),
             "names": {0: "person"}, "kpt_shape": [NUM_KPT, 3], "args": {"batch": 1, "nms": False}}
-    path = export_pose_onnx(tmp_path / "yolo11n-pose.onnx", meta)
+    path = with_metadata(pose_onnx, tmp_path / "yolo11n-pose.onnx", meta)
     with edgeinfer.load(path) as model:
         card = model.card
         assert card.origin == "ultralytics" and card.task == "pose"
@@ -144,9 +144,9 @@ def test_kpt_shape_mismatch_is_a_load_error(pose_onnx: Path, kpt_shape: list[int
     assert "kpt_shape" in message and str(CHANNELS) in message and str(kpt_shape) in message
 
 
-def test_zero_config_with_wrong_kpt_shape_fails_at_load(tmp_path: Path) -> None:
+def test_zero_config_with_wrong_kpt_shape_fails_at_load(tmp_path: Path, pose_onnx: Path) -> None:
     meta = {"task": "pose", "imgsz": list(IMGSZ_HW), "names": {0: "person"}, "kpt_shape": [5, 3]}
-    path = export_pose_onnx(tmp_path / "bad-pose.onnx", {"author": "Ultralytics", **meta})
+    path = with_metadata(pose_onnx, tmp_path / "bad-pose.onnx", {"author": "Ultralytics", **meta})
     with pytest.raises(ConfigError, match=r"kpt_shape \[5, 3\].*= 20 channels.*\[1, 56, 126\].*kpt_shape \[17, 3\]"):
         edgeinfer.load(path)
 
@@ -201,3 +201,36 @@ def test_predict_summary_counts_keypoints() -> None:
     payload = {"task": "pose", "detections": [{"label": "person", "score": 0.9, "box_xyxy": [1, 2, 3, 4],
                                                "keypoints": [[1, 1, 0.9], [2, 2, 0.1]]}]}
     assert summarize(payload) == "1 found: person 0.90 [1, 2, 3, 4] 1/2 keypoints"
+
+
+def test_normalised_head_scales_keypoints_like_boxes(pose_onnx: Path) -> None:
+    """Ultralytics TFLite exports give boxes and keypoint x, y in 0..1 of the input."""
+    from edgeinfer.card import parse
+    from edgeinfer.postprocess import decode
+    from tests.postprocess.helpers import letterbox_geometry, specs_for
+
+    head = head_output(pose_onnx)
+    head[0, 2:4] = np.minimum(head[0, 2:4], np.array([W, H], np.float32)[:, None])  # boxes within the input
+    normalised = head.copy()
+    normalised[0, 0:4] /= np.array([W, H, W, H], np.float32)[:, None]
+    normalised[0, 5::3] /= W
+    normalised[0, 6::3] /= H
+    card, geometry = parse(CARD), letterbox_geometry((200, 120), (W, H))
+    pixels = decode(card, {"output0": head}, specs_for({"output0": head}), geometry)
+    scaled = decode(card, {"output0": normalised}, specs_for({"output0": normalised}), geometry)
+    np.testing.assert_allclose(scaled.keypoints, pixels.keypoints, atol=1e-3)
+    np.testing.assert_allclose(scaled.boxes_xyxy, pixels.boxes_xyxy, atol=1e-3)
+    assert len(scaled) >= 2
+
+
+def test_no_people_gives_an_empty_result(pose_onnx: Path) -> None:
+    from edgeinfer.card import parse
+    from edgeinfer.postprocess import decode
+    from tests.postprocess.helpers import letterbox_geometry, specs_for
+
+    head = head_output(pose_onnx)
+    head[0, 4] = 0.0
+    geometry = letterbox_geometry((200, 120), (W, H))
+    result = decode(parse(CARD), {"output0": head}, specs_for({"output0": head}), geometry)
+    assert isinstance(result, Poses) and len(result) == 0 and result.keypoints.shape == (0, NUM_KPT, 3)
+    assert result.to_dict() == {"task": "pose", "detections": []}
