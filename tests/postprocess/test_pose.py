@@ -234,3 +234,12 @@ def test_no_people_gives_an_empty_result(pose_onnx: Path) -> None:
     result = decode(parse(CARD), {"output0": head}, specs_for({"output0": head}), geometry)
     assert isinstance(result, Poses) and len(result) == 0 and result.keypoints.shape == (0, NUM_KPT, 3)
     assert result.to_dict() == {"task": "pose", "detections": []}
+
+
+def test_card_skeleton_is_used_and_checked(pose_onnx: Path) -> None:
+    card = {**CARD, "postprocess": {**CARD["postprocess"], "skeleton": [[0, 1], [5, 6]]}}
+    with edgeinfer.load(pose_onnx, card=card) as model:
+        assert model.predict(frame(200, 120)).skeleton == ((0, 1), (5, 6))
+    card["postprocess"]["skeleton"] = [[0, 17]]
+    with pytest.raises(ConfigError, match=r"skeleton edges \[\[0, 17\]\] name keypoints outside 0..16"):
+        edgeinfer.load(pose_onnx, card=card)
