@@ -7,6 +7,7 @@ A video, camera or stream instead of images (``edgeinfer predict MODEL video.mp4
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ def summarize(result: dict[str, Any]) -> str:
     if task == "detection":
         items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
                  for d in result["detections"]]
+        return f"{len(items)} found: " + "; ".join(items) if items else "nothing found"
+    if task == "obb":
+        items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['rbox'][:4])}, "
+                 f"{math.degrees(d['rbox'][4]):.0f}deg]" for d in result["detections"]]
         return f"{len(items)} found: " + "; ".join(items) if items else "nothing found"
     if task == "segmentation":
         return ", ".join(f"{k} {v:.1%}" for k, v in result["classes"].items())

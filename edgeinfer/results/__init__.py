@@ -22,10 +22,11 @@ from edgeinfer.results.core import (
     Regression,
     Segmentation,
 )
+from edgeinfer.results.obb import OrientedBoxes
 
 __all__ = [
     "BOX_DECIMALS", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation",
+    "Classification", "Detections", "OrientedBoxes", "RawResult", "Regression", "Result", "Segmentation",
 ]
 
-Result: TypeAlias = Classification | Detections | Segmentation | Regression | RawResult
+Result: TypeAlias = Classification | Detections | OrientedBoxes | Segmentation | Regression | RawResult
