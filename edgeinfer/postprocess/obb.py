@@ -9,12 +9,13 @@ and last the angle in radians, in ``[-pi/4, 3pi/4)`` as the head emits it
 to frame pixels and regularises them as Ultralytics' ``regularize_rboxes`` does: angle in
 ``[0, pi/2)``, ``w`` and ``h`` swapped where the angle was folded by a quarter turn.
 
-Frame mapping: with the same scale on both axes (letterbox, centre crop, or a stretch
-that keeps the aspect ratio) the centre moves through the geometry and ``w, h`` divide by
-the scale, the angle unchanged. A stretch with different x and y scales turns a rectangle
-into a parallelogram: its four corners are mapped and the smallest rectangle around them
-(``cv2.minAreaRect``) is the frame box, which is exact for angles of 0 and 90 degrees and
-slightly larger in between.
+Frame mapping: the centre moves through the geometry. With (nearly) the same scale on
+both axes (letterbox and centre crop, whose x and y scales differ only by the rounding of
+the resized size to whole pixels, under :data:`UNIFORM_SCALE_TOLERANCE`) ``w, h`` divide by
+the geometric mean of the two scales and the angle is unchanged. A stretch with different
+x and y scales turns a rectangle into a parallelogram: its four corners are mapped and the
+smallest rectangle around them (``cv2.minAreaRect``) is the frame box, which is exact for
+angles of 0 and 90 degrees and slightly larger in between.
 
 Normalised heads (every box value at most 1.5, as in Ultralytics TFLite exports) are scaled
 by the input width and height; this is exact for square inputs.
@@ -36,9 +37,12 @@ if TYPE_CHECKING:
     from edgeinfer.card import ModelCard
     from edgeinfer.types import Geometry, TensorSpec
 
-__all__ = ["check_obb", "decode_obb", "rboxes_to_frame", "regularize_rboxes"]
+__all__ = ["UNIFORM_SCALE_TOLERANCE", "check_obb", "decode_obb", "rboxes_to_frame", "regularize_rboxes"]
 
-_UNIFORM_TOLERANCE = 1e-6
+# Relative x/y scale difference still mapped as one scale: letterboxing 1920x1080 into 640
+# rounds the resized height to 360 px, a 0.1% difference; 1% moves a corner by at most 0.5%
+# of the box size.
+UNIFORM_SCALE_TOLERANCE = 0.01
 
 
 def decode_obb(
@@ -121,9 +125,9 @@ def rboxes_to_frame(rboxes: np.ndarray, geometry: Geometry) -> np.ndarray:
     """
     r = np.asarray(rboxes, dtype=np.float64).reshape(-1, 5)
     sx, sy = geometry.scale_xy
-    if abs(sx - sy) <= _UNIFORM_TOLERANCE * max(abs(sx), abs(sy)):
+    if abs(sx - sy) <= UNIFORM_SCALE_TOLERANCE * max(abs(sx), abs(sy)):
         centre = geometry.to_frame(r[:, :2])
-        out = np.concatenate([centre, r[:, 2:4] / sx, r[:, 4:5]], axis=1)
+        out = np.concatenate([centre, r[:, 2:4] / math.sqrt(sx * sy), r[:, 4:5]], axis=1)
         return regularize_rboxes(out)
     try:
         import cv2
