@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import edgeinfer
+from edgeinfer.cli.predict import summarize
 from edgeinfer.errors import ConfigError
 from edgeinfer.postprocess import decode
 from edgeinfer.postprocess.nms import nms_per_class
@@ -316,6 +317,8 @@ def test_to_dict_draw_and_tracking(obb_files: dict[str, Path]) -> None:
     assert set(first) == {"label", "class_id", "score", "box_xyxy", "rbox", "polygon"}
     assert len(first["rbox"]) == 5 and np.shape(first["polygon"]) == (4, 2)
     assert corner_distance(np.asarray(first["polygon"]), result.polygons[0]) < 0.06
+    line = summarize(payload)
+    assert line.startswith(f"{len(result)} found: {result.labels[0]} ") and "deg]" in line
 
     drawn = edgeinfer.draw(image, result)
     assert drawn.shape == image.shape and (drawn != image).any()
