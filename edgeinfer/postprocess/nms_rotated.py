@@ -79,7 +79,9 @@ def nms_rotated(
         touching = np.flatnonzero(alive & (groups == groups[i])
                                   & (bounds[:, 0] < bounds[i, 2]) & (bounds[:, 2] > bounds[i, 0])
                                   & (bounds[:, 1] < bounds[i, 3]) & (bounds[:, 3] > bounds[i, 1]))
-        for j in touching.tolist():
+        # IoU is at most the smaller area over the larger: skip pairs that cannot pass.
+        ratio = np.minimum(areas[touching], areas[i]) / np.maximum(np.maximum(areas[touching], areas[i]), 1e-12)
+        for j in touching[ratio > iou_threshold].tolist():
             if _iou(cv2, rects[i], rects[j], areas[i] + areas[j]) > iou_threshold:
                 alive[j] = False
     return np.asarray(keep, dtype=np.int64)
