@@ -265,6 +265,36 @@ def test_rotated_nms_keeps_crossing_boxes_that_axis_aligned_nms_merges() -> None
     assert isinstance(result, OrientedBoxes) and len(result) == 2
 
 
+@pytest.mark.parametrize("layout", ["pixels", "normalised", "transposed", "no_labels"])
+def test_head_layouts_decode_alike(obb_files: dict[str, Path], layout: str) -> None:
+    head = np.load(obb_files["head"])
+    geometry = letterbox_as_resized(FRAME_WH, INPUT)
+    card = make_card("obb", labels=list(LABELS), postprocess=CARD["postprocess"])
+    want = decode(card, {"output0": head}, specs_for({"output0": head}), geometry)
+    if layout == "normalised":  # Ultralytics TFLite exports: boxes in 0..1 of the input size
+        head = head.copy()
+        head[0, :4] /= INPUT
+    elif layout == "transposed":
+        head = np.ascontiguousarray(head.transpose(0, 2, 1))
+    elif layout == "no_labels":
+        card = make_card("obb", postprocess=CARD["postprocess"])
+    got = decode(card, {"output0": head}, specs_for({"output0": head}), geometry)
+    assert isinstance(got, OrientedBoxes) and len(got) == len(want) > 0
+    np.testing.assert_allclose(got.rboxes, want.rboxes, atol=1e-3)
+    np.testing.assert_array_equal(got.class_ids, want.class_ids)
+    if layout == "no_labels":
+        assert got.labels == tuple(str(int(i)) for i in got.class_ids)
+
+
+def test_nothing_found_gives_empty_arrays_of_the_right_shape() -> None:
+    head = np.zeros((1, 4 + len(LABELS) + 1, 10), np.float32)
+    card = make_card("obb", labels=list(LABELS), postprocess={"decoder": "yolov8"})
+    result = decode(card, {"output0": head}, specs_for({"output0": head}), Geometry((64, 48), (64, 64)))
+    assert isinstance(result, OrientedBoxes) and len(result) == 0
+    assert result.rboxes.shape == (0, 5) and result.boxes_xyxy.shape == (0, 4) and result.polygons.shape == (0, 4, 2)
+    assert result.to_dict() == {"task": "obb", "detections": []}
+
+
 def test_regularize_and_stretch_mapping() -> None:
     boxes = np.array([[10, 20, 30, 6, 2.0], [10, 20, 30, 6, -0.5]], np.float32)
     regular = regularize_rboxes(boxes)
