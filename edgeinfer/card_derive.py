@@ -8,8 +8,9 @@ no embedded card and no sidecar. Two sources are understood, tried in this order
   ``imgsz`` is height, width). Preprocessing is fixed by Ultralytics' convention: RGB,
   centred letterbox padded with 114, ``/255``, in the format's image layout (NCHW for
   ONNX, NHWC for TFLite); outputs use the ``yolov8`` layout. Segmentation models become detection
-  cards: the boxes are decoded, instance masks are not (yet). Pose models become pose cards
-  with the metadata's ``kpt_shape``. OBB and exports with
+  cards: the boxes are decoded, instance masks are not (yet). OBB models become ``obb`` cards
+  (rotated boxes, same ``yolov8`` decoder); pose models become ``pose`` cards with the
+  metadata's ``kpt_shape``. Exports with
   NMS inside the graph (``nms=True``, end-to-end models) become ``raw`` cards. ONNX files
   from the older ultralytics/yolov5 repository carry only ``stride`` and ``names``; their
   head is the ``yolov5`` layout.
@@ -49,7 +50,8 @@ log = logging.getLogger("edgeinfer.card")
 _ULTRALYTICS_POSTPROCESS = {"score_threshold": 0.25, "iou_threshold": 0.7, "max_detections": 300}
 _IMAGENET_MEAN = (123.675, 116.28, 103.53)  # yolov5 classify: ImageNet mean/std in pixels
 _IMAGENET_STD = (58.395, 57.12, 57.375)
-_TASKS = {"detect": "detection", "segment": "detection", "classify": "classification", "pose": "pose"}
+_TASKS = {"detect": "detection", "segment": "detection", "classify": "classification", "obb": "obb",
+          "pose": "pose"}
 
 
 def derive_card(model_file: ModelFile) -> ModelCard | None:
@@ -117,6 +119,8 @@ def ultralytics_card(meta: Mapping[str, Any], layout: str, label: str = "model")
         data.update(task="detection", postprocess={"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS})
         if task == "segment":
             log.info("%s: Ultralytics segmentation model: boxes are decoded, instance masks are not", label)
+    elif card_task == "obb" and not _nms_inside(meta):
+        data.update(task="obb", postprocess={"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS})
     elif card_task == "pose":
         postprocess = {"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS}
         if meta.get("kpt_shape") is not None:

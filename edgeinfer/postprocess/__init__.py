@@ -21,6 +21,7 @@ import numpy as np
 from edgeinfer.errors import ConfigError
 from edgeinfer.postprocess.classification import decode_classification, top_k_classes
 from edgeinfer.postprocess.detection import decode_detection
+from edgeinfer.postprocess.obb import check_obb, decode_obb
 from edgeinfer.postprocess.pose import check_pose, decode_pose
 from edgeinfer.postprocess.regression import decode_raw, decode_regression
 from edgeinfer.postprocess.segmentation import decode_segmentation
@@ -53,12 +54,14 @@ TASK_DECODERS: dict[str, TaskDecoder] = {
     "regression": decode_regression,
     "raw": decode_raw,
     "pose": decode_pose,
+    "obb": decode_obb,
 }
 
 # Load-time checks: a card that cannot decode this model's outputs fails in
 # ``edgeinfer.load``, not at the first frame. A task without a check is not checked.
 TASK_CHECKS: dict[str, TaskCheck] = {
     "pose": check_pose,
+    "obb": check_obb,
 }
 
 

@@ -22,11 +22,12 @@ from edgeinfer.results.core import (
     Regression,
     Segmentation,
 )
+from edgeinfer.results.obb import OrientedBoxes
 from edgeinfer.results.pose import COCO_KEYPOINTS, COCO_SKELETON, Poses
 
 __all__ = [
     "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "Poses", "RawResult", "Regression", "Result", "Segmentation",
+    "Classification", "Detections", "OrientedBoxes", "Poses", "RawResult", "Regression", "Result", "Segmentation",
 ]
 
-Result: TypeAlias = Classification | Detections | Poses | Segmentation | Regression | RawResult
+Result: TypeAlias = Classification | Detections | OrientedBoxes | Poses | Segmentation | Regression | RawResult
