@@ -156,7 +156,9 @@ def _file_teacher(path: Path, card: ModelCard | None) -> Teacher:
         return np.concatenate(parts)
 
     params = _onnx_params(path) if model.kind == "onnx" else None
-    card_out = model.card.model_copy(update={"conversion": None})
+    # The student is NCHW float32: its artifacts get their layout from the converter, not the teacher's.
+    preprocess = model.card.preprocess.model_copy(update={"layout": None})
+    card_out = model.card.model_copy(update={"conversion": None, "preprocess": preprocess})
     return Teacher(card_out, (int(c), int(h), int(w)), params, label)
 
 
