@@ -135,21 +135,69 @@ def test_onnx_teacher_file_labels_through_its_card_as_on_the_device(setup: Setup
     assert report.held_out_images == 12 and set(report.agreement) == {"top1"}
 
 
-def test_cli_distills_an_onnx_teacher_into_a_torchscript_student(setup: Setup, tmp_path: Path) -> None:
+def test_cli_distills_an_onnx_teacher_into_torchscript_and_checked_int8_tflite(setup: Setup, tmp_path: Path) -> None:
     import torch
+
+    import edgeinfer
 
     out = tmp_path / "student.pt"
     result = CliRunner().invoke(cli, [
         "distill", str(setup.onnx), "--student", f"{setup.students}:small", "--images", str(setup.small_images),
-        "--epochs", "2", "--out", str(out),
+        "--epochs", "2", "--out", str(out), "--to", "tflite", "--quantize", "int8",
     ])
     assert result.exit_code == 0, result.output
-    assert "agreement on 12 held-out images" in result.output
+    assert "agreement on 12 held-out images" in result.output and "fidelity passed" in result.output
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         loaded = torch.jit.load(str(out))
     assert tuple(loaded(torch.zeros(1, 3, 32, 32)).shape) == (1, 10)
     assert (tmp_path / "student.pt.loss.png").is_file() and (tmp_path / "student.pt.distill.json").is_file()
+    with edgeinfer.load(tmp_path / "student.tflite") as model:  # the teacher's card, calibrated on --images
+        assert model.card.labels == tuple(DIGITS_CARD["labels"]) and model.card.preprocess.std == (255.0,) * 3
+        assert model.card.conversion is not None and model.card.conversion.quantization["mode"] == "int8"
+        assert model.predict(str(next(setup.small_images.iterdir()))).to_dict()["task"] == "classification"
+
+
+def _yolo_head(width: int) -> Any:
+    """A YOLO-layout detector for 32x32 input: ``[N, 4 + 3, 64]``, boxes in pixels, sigmoid scores."""
+    import torch
+
+    torch.manual_seed(width)
+    nn = torch.nn
+
+    class Head(nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(), nn.Conv2d(width, width, 3, 2, 1),
+                                      nn.ReLU())
+            self.box = nn.Conv2d(width, 4, 1)
+            self.cls = nn.Conv2d(width, 3, 1)
+
+        def forward(self, x: Any) -> Any:
+            f = self.body(x)
+            return torch.cat([(self.box(f).sigmoid() * 32).flatten(2), (self.cls(f) * 4).sigmoid().flatten(2)], 1)
+
+    return Head().eval()
+
+
+def test_detection_student_copies_a_yolo_head(setup: Setup) -> None:
+    import torch
+
+    from converters.distill import distill
+    from converters.distill.losses import agreement
+
+    teacher, student = _yolo_head(32), _yolo_head(6)
+    x = torch.from_numpy(setup.x_test[:64])
+    with torch.no_grad():
+        before = agreement("detection", student(x).numpy(), teacher(x).numpy())
+    report = distill(teacher, student, images=setup.small_images, epochs=12, lr=1e-2, batch_size=32,
+                     card={"preprocess": DIGITS_CARD["preprocess"]}, input_shape=(1, 3, 32, 32), progress=False)
+    assert report.task == "detection" and set(report.agreement) == {"score_corr", "box_iou", "class_agreement"}
+    with torch.no_grad():
+        after = agreement("detection", student(x).numpy(), teacher(x).numpy())
+    assert after["score_corr"] > max(before["score_corr"], 0.0) + 0.2, (before, after)
+    assert after["box_iou"] > before["box_iou"]
+    assert report.train_loss[-1] < report.train_loss[0]
 
 
 def test_bad_inputs_are_clear_errors(setup: Setup, tmp_path: Path) -> None:
