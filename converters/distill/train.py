@@ -138,7 +138,7 @@ def _train(student: Any, task: str, data: tuple[Any, Any, Any, Any], *, epochs: 
 
 
 def distill(teacher: Any, student: Any, images: Any, *, epochs: int = 10, temperature: float = 4.0,
-            lr: float = 1e-3, batch_size: int = 64, held_out: float = 0.1,
+            lr: float = 3e-3, batch_size: int = 64, held_out: float = 0.1,
             card: ModelCard | Mapping[str, Any] | str | Path | None = None,
             input_shape: Sequence[int] | None = None, task: str | None = None, progress: bool = True,
             plot: str | Path | None = None, seed: int = 0) -> DistillReport:

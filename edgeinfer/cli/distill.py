@@ -61,7 +61,7 @@ def _write(student: Any, report: Any, paths: list[Path], *, images: str, quantiz
 @click.option("--images", required=True, help="Folder or glob of unlabeled images.")
 @click.option("--epochs", type=int, default=10, show_default=True)
 @click.option("--temperature", type=float, default=4.0, show_default=True, help="Softmax temperature.")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=float, default=3e-3, show_default=True, help="Adam learning rate.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--held-out", type=float, default=0.1, show_default=True,
               help="Fraction of the images held back to measure agreement.")

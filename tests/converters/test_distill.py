@@ -156,6 +156,14 @@ def test_cli_distills_an_onnx_teacher_into_torchscript_and_checked_int8_tflite(s
         assert model.card.labels == tuple(DIGITS_CARD["labels"]) and model.card.preprocess.std == (255.0,) * 3
         assert model.card.conversion is not None and model.card.conversion.quantization["mode"] == "int8"
         assert model.predict(str(next(setup.small_images.iterdir()))).to_dict()["task"] == "classification"
+        assert model.inputs[0].shape == (1, 32, 32, 3)
+    from converters.distill import distill
+
+    # The int8 TFLite (NHWC) works as a teacher in turn: its input gives the student's NCHW shape.
+    report = distill(tmp_path / "student.tflite", _student(setup), images=setup.small_images, epochs=1,
+                     progress=False)
+    assert report.input_shape == (1, 3, 32, 32) and report.teacher_params is None
+    assert report.card.preprocess.layout is None and report.card.conversion is None
 
 
 def _yolo_head(width: int) -> Any:
