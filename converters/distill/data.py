@@ -22,7 +22,7 @@ from edgeinfer.card import ModelCard, parse
 from edgeinfer.errors import ConfigError, ModelError
 from edgeinfer.types import TensorSpec
 
-__all__ = ["Teacher", "open_teacher", "read_frames", "student_tensors"]
+__all__ = ["Teacher", "image_items", "label_images", "open_teacher", "resolve_card"]
 
 Progress = Callable[[Sequence[Any], str], Any]
 
@@ -41,8 +41,8 @@ def _image_files(where: str | Path) -> list[Path]:
     return sorted(files)
 
 
-def read_frames(images: Any) -> list[np.ndarray]:
-    """Decode the unlabeled images into BGR (or gray) uint8 frames, as a camera gives them.
+def image_items(images: Any) -> list[Any]:
+    """The unlabeled images as a list of items :func:`edgeinfer.images.read_image` decodes.
 
     Args:
         images: A folder or glob of image files, a list of paths / encoded bytes / frames,
@@ -50,22 +50,18 @@ def read_frames(images: Any) -> list[np.ndarray]:
 
     Raises:
         ConfigError: nothing found, or an array that is not a stack of frames.
-        InputError: an image that cannot be decoded.
     """
-    from edgeinfer.images import read_image
-
     if isinstance(images, str | Path):
-        items: Sequence[Any] = _image_files(images)
-    elif isinstance(images, np.ndarray):
+        return list(_image_files(images))
+    if isinstance(images, np.ndarray):
         if images.ndim not in (3, 4):
             raise ConfigError(f"images: an array must be frames (N, H, W, 3) or (N, H, W); got shape "
                               f"{list(images.shape)}")
-        items = list(images)
-    else:
-        items = list(images)
+        return list(images)
+    items = list(images)
     if not items:
         raise ConfigError("images: no images given; pass a folder of unlabeled images")
-    return [read_image(item) for item in items]
+    return items
 
 
 def resolve_card(card: ModelCard | Mapping[str, Any] | str | Path | None) -> ModelCard | None:
@@ -79,17 +75,38 @@ def resolve_card(card: ModelCard | Mapping[str, Any] | str | Path | None) -> Mod
     return parse(card, origin="argument")
 
 
-def student_tensors(frames: Sequence[np.ndarray], card: ModelCard, chw: tuple[int, int, int],
-                    progress: Progress) -> np.ndarray:
-    """``(N, C, H, W)`` float32: every frame through the card's preprocessing, laid out NCHW."""
+def label_images(items: Sequence[Any], teacher: Teacher, chw: tuple[int, int, int],
+                 progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+    """Decode each image once: the student's tensor, and the teacher's outputs on it.
+
+    Returns:
+        ``(x, y)``: ``x`` ``(N, C, H, W)`` float32, the card's preprocessing laid out NCHW;
+        ``y`` the teacher's outputs ``(N, ...)`` float32.
+
+    Raises:
+        InputError: an image that cannot be decoded.
+    """
+    from edgeinfer.images import read_image
     from edgeinfer.preprocess import build_preprocessor
 
-    spec = card.preprocess.model_copy(update={"layout": "nchw"})
+    spec = teacher.card.preprocess.model_copy(update={"layout": "nchw"})
     pre = build_preprocessor(spec, TensorSpec("input", (1, *chw), np.dtype(np.float32)))
-    out = np.empty((len(frames), *chw), np.float32)
-    for i, frame in enumerate(progress(frames, "preprocessing images")):
-        pre(frame, out=out[i:i + 1])
-    return out
+    x = np.empty((len(items), *chw), np.float32)
+    outputs = []
+    try:
+        for i, item in enumerate(progress(items, "preprocessing and labelling images")):
+            frame = read_image(item)
+            pre(frame, out=x[i:i + 1])
+            if teacher.label_frame is not None:
+                outputs.append(teacher.label_frame(frame))
+    finally:
+        teacher.close()
+    y = np.concatenate(outputs) if teacher.label_frame is not None else teacher.label_tensors(x)
+    return x, y.astype(np.float32)
+
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass
@@ -100,27 +117,30 @@ class Teacher:
         card: Its effective model card (the student's artifacts carry it too).
         chw: The image input as ``(channels, height, width)``; ``None`` when unknown.
         params: Its parameter count (``None`` for TFLite files).
-        label: ``(frames, student_tensors, progress) -> outputs (N, ...)`` float32.
+        label_frame: A file teacher: one frame -> outputs ``(1, ...)``, through its own preprocessing.
+        label_tensors: A torch teacher: the student's tensors ``(N, C, H, W)`` -> outputs ``(N, ...)``.
+        close: Frees the interpreter.
     """
 
     card: ModelCard
     chw: tuple[int, int, int] | None
     params: int | None
-    label: Callable[[Sequence[np.ndarray], np.ndarray, Progress], np.ndarray]
+    label_frame: Callable[[np.ndarray], np.ndarray] | None = None
+    label_tensors: Callable[[np.ndarray], np.ndarray] = lambda x: x
+    close: Callable[[], None] = _nothing
 
 
 def _torch_teacher(module: Any, card: ModelCard | None) -> Teacher:
     import torch
 
-    def label(frames: Sequence[np.ndarray], x: np.ndarray, progress: Progress) -> np.ndarray:
+    def label_tensors(x: np.ndarray) -> np.ndarray:
         module.eval()
-        starts = list(range(0, len(x), 64))
         with torch.no_grad():
-            parts = [module(torch.from_numpy(x[s:s + 64])).float().numpy() for s in progress(starts, "teacher outputs")]
+            parts = [module(torch.from_numpy(x[s:s + 64])).float().numpy() for s in range(0, len(x), 64)]
         return np.concatenate(parts)
 
     params = sum(int(p.numel()) for p in module.parameters())
-    return Teacher(card or ModelCard(), None, params, label)
+    return Teacher(card or ModelCard(), None, params, label_tensors=label_tensors)
 
 
 def _onnx_params(path: Path) -> int | None:
@@ -145,21 +165,15 @@ def _file_teacher(path: Path, card: ModelCard | None) -> Teacher:
     layout = infer_layout(shape, model.card.preprocess.layout, model.inputs[0].name)
     c, h, w = (shape[1], shape[2], shape[3]) if layout == "nchw" else (shape[3], shape[1], shape[2])
 
-    def label(frames: Sequence[np.ndarray], x: np.ndarray, progress: Progress) -> np.ndarray:
-        parts = []
-        try:
-            for frame in progress(frames, "teacher outputs"):
-                tensor, _ = pre(frame)
-                parts.append(next(iter(model.run(tensor).values())).astype(np.float32))
-        finally:
-            model.close()
-        return np.concatenate(parts)
+    def label_frame(frame: np.ndarray) -> np.ndarray:
+        tensor, _ = pre(frame)
+        return next(iter(model.run(tensor).values()))
 
     params = _onnx_params(path) if model.kind == "onnx" else None
     # The student is NCHW float32: its artifacts get their layout from the converter, not the teacher's.
     preprocess = model.card.preprocess.model_copy(update={"layout": None})
     card_out = model.card.model_copy(update={"conversion": None, "preprocess": preprocess})
-    return Teacher(card_out, (int(c), int(h), int(w)), params, label)
+    return Teacher(card_out, (int(c), int(h), int(w)), params, label_frame=label_frame, close=model.close)
 
 
 def open_teacher(teacher: Any, card: ModelCard | None) -> Teacher:

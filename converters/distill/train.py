@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.distill.data import open_teacher, read_frames, resolve_card, student_tensors
+from converters.distill.data import image_items, label_images, open_teacher, resolve_card
 from converters.distill.losses import agreement, as_logits, loss
 from converters.distill.report import DistillReport, plot_losses
 from edgeinfer.card import ModelCard
@@ -180,11 +180,14 @@ def distill(teacher: Any, student: Any, images: Any, *, epochs: int = 10, temper
     started = time.perf_counter()
     _check_numbers(epochs, temperature, lr, batch_size, held_out)
     bars = _progress_factory(progress)
+    items = image_items(images)
     wrapped = open_teacher(teacher, resolve_card(card))
-    frames = read_frames(images)
-    chw = _input_chw(wrapped.chw, input_shape, wrapped.card)
-    x = student_tensors(frames, wrapped.card, chw, bars)
-    raw = wrapped.label(frames, x, bars)
+    try:
+        chw = _input_chw(wrapped.chw, input_shape, wrapped.card)
+    except ConfigError:
+        wrapped.close()
+        raise
+    x, raw = label_images(items, wrapped, chw, bars)
     kind = _task(task, wrapped.card, raw.shape)
     y = as_logits(raw, kind)
     _check_student(student, x, y.shape)

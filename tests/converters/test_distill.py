@@ -119,13 +119,11 @@ def test_onnx_teacher_file_labels_through_its_card_as_on_the_device(setup: Setup
     import torch
 
     from converters.distill import distill
-    from converters.distill.data import open_teacher, read_frames, student_tensors
+    from converters.distill.data import image_items, label_images, open_teacher
 
-    frames = read_frames(setup.small_images)
     wrapped = open_teacher(setup.onnx, None)
     assert wrapped.chw == (3, 32, 32) and wrapped.params == _params(setup.teacher)
-    x = student_tensors(frames, wrapped.card, (3, 32, 32), lambda items, _: items)
-    from_file = wrapped.label(frames, x, lambda items, _: items)
+    x, from_file = label_images(image_items(setup.small_images), wrapped, (3, 32, 32), lambda items, _: items)
     with torch.no_grad():
         from_torch = setup.teacher(torch.from_numpy(x)).numpy()
     assert x.max() <= 1.0 and x.max() > 0.9  # std 255 from the sidecar card, not raw pixels
