@@ -7,6 +7,7 @@ A video, camera or stream instead of images (``edgeinfer predict MODEL video.mp4
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,8 @@ def summarize(result: dict[str, Any]) -> str:
     task = result.get("task")
     if task == "classification":
         return ", ".join(f"{t['label']} {t['score']:.2f}" for t in result["top"]) or "(nothing)"
-    if task == "detection":
-        items = [f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
-                 for d in result["detections"]]
+    if task in ("detection", "pose", "obb"):
+        items = [_box_summary(task, d) for d in result["detections"]]
         return f"{len(items)} found: " + "; ".join(items) if items else "nothing found"
     if task == "segmentation":
         return ", ".join(f"{k} {v:.1%}" for k, v in result["classes"].items())
@@ -34,6 +34,17 @@ def summarize(result: dict[str, Any]) -> str:
     if task == "ocr":
         return " | ".join(f"{line['text']} ({line['score']:.2f})" for line in result["lines"]) or "no text found"
     return json.dumps(result.get("outputs", result))
+
+
+def _box_summary(task: str, d: dict[str, Any]) -> str:
+    """``label score [box]``, with the angle for obb and the keypoints shown for pose."""
+    if task == "obb":
+        return (f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['rbox'][:4])}, "
+                f"{math.degrees(d['rbox'][4]):.0f}deg]")
+    text = f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
+    if task == "pose":
+        text += f" {sum(k[2] >= 0.5 for k in d['keypoints'])}/{len(d['keypoints'])} keypoints"
+    return text
 
 
 def _save_path(save: Path, image: str, many: bool) -> Path:

@@ -21,6 +21,8 @@ import numpy as np
 from edgeinfer.errors import ConfigError
 from edgeinfer.postprocess.classification import decode_classification, top_k_classes
 from edgeinfer.postprocess.detection import decode_detection
+from edgeinfer.postprocess.obb import check_obb, decode_obb
+from edgeinfer.postprocess.pose import check_pose, decode_pose
 from edgeinfer.postprocess.regression import decode_raw, decode_regression
 from edgeinfer.postprocess.segmentation import decode_segmentation
 from edgeinfer.results import (
@@ -51,6 +53,8 @@ TASK_DECODERS: dict[str, TaskDecoder] = {
     "segmentation": decode_segmentation,
     "regression": decode_regression,
     "raw": decode_raw,
+    "pose": decode_pose,
+    "obb": decode_obb,
 }
 
 
@@ -62,6 +66,8 @@ def _ocr_needs_load_ocr(card: ModelCard, output_specs: list[TensorSpec]) -> None
 # Load-time checks: a card that cannot decode this model's outputs fails in
 # ``edgeinfer.load``, not at the first frame. A task without a check is not checked.
 TASK_CHECKS: dict[str, TaskCheck] = {
+    "pose": check_pose,
+    "obb": check_obb,
     "ocr": _ocr_needs_load_ocr,
 }
 

@@ -22,11 +22,15 @@ from edgeinfer.results.core import (
     Regression,
     Segmentation,
 )
+from edgeinfer.results.obb import OrientedBoxes
+from edgeinfer.results.pose import COCO_KEYPOINTS, COCO_SKELETON, Poses
 from edgeinfer.results.text import TextLines
 
 __all__ = [
-    "BOX_DECIMALS", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "RawResult", "Regression", "Result", "Segmentation", "TextLines",
+    "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
+    "Classification", "Detections", "OrientedBoxes", "Poses", "RawResult", "Regression", "Result", "Segmentation",
+    "TextLines",
 ]
 
-Result: TypeAlias = Classification | Detections | Segmentation | Regression | RawResult | TextLines
+Result: TypeAlias = (Classification | Detections | OrientedBoxes | Poses | Segmentation | Regression | RawResult
+                     | TextLines)
