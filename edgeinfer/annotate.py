@@ -6,8 +6,8 @@ given::
     annotated = edgeinfer.draw(frame_bgr, model.predict(frame_bgr))
 
 Boxes get a colour per class (per track when tracked, with ``#id`` before the label) and a
-label with its score on a filled tab; instance masks are filled translucently in the box's
-colour; class maps are alpha-blended over the frame;
+label with its score on a filled tab (rotated boxes are drawn as polygons; instance masks are
+filled translucently in the box's colour); class maps are alpha-blended over the frame;
 classification, regression and raw results are written as lines of text on a dark panel in
 the top-left corner. Text size follows the frame size.
 """
@@ -26,10 +26,13 @@ if TYPE_CHECKING:
         Classification,
         Detections,
         InstanceMasks,
+        OrientedBoxes,
+        Poses,
         RawResult,
         Regression,
         Result,
         Segmentation,
+        TextLines,
     )
 
 __all__ = ["MASK_ALPHA", "PALETTE_BGR", "color_for", "draw"]
@@ -138,6 +141,29 @@ def _draw_detections(cv2: Any, canvas: np.ndarray, result: Detections) -> None:
         _put_tab(cv2, canvas, text, (x1, tab_y), color)
 
 
+def _draw_poses(cv2: Any, canvas: np.ndarray, result: Poses) -> None:
+    from edgeinfer.overlay_pose import draw_keypoints
+
+    _draw_detections(cv2, canvas, result)
+    ids = result.class_ids if result.track_ids is None else result.track_ids
+    _, thick = _text_style(canvas)
+    draw_keypoints(cv2, canvas, result.keypoints, skeleton=result.skeleton,
+                   colors=[color_for(int(i)) for i in ids], thickness=thick + 1)
+
+
+def _draw_oriented_boxes(cv2: Any, canvas: np.ndarray, result: OrientedBoxes) -> None:
+    _, thick = _text_style(canvas)
+    track_ids = [None] * len(result) if result.track_ids is None else result.track_ids.tolist()
+    for polygon, score, cid, label, track_id in zip(
+        result.polygons, result.scores, result.class_ids, result.labels, track_ids, strict=True
+    ):
+        color = color_for(int(cid) if track_id is None else int(track_id))
+        cv2.polylines(canvas, [np.round(polygon).astype(np.int32)], True, color, thick + 1, cv2.LINE_AA)
+        text = f"{label} {float(score):.2f}" if track_id is None else f"#{track_id} {label} {float(score):.2f}"
+        x, y = polygon[int(np.argmin(polygon[:, 1]))]  # tab at the topmost corner
+        _put_tab(cv2, canvas, text, (max(0, round(float(x))), max(0, round(float(y)))), color)
+
+
 def _draw_instance_masks(cv2: Any, canvas: np.ndarray, result: InstanceMasks) -> None:
     if (result.frame_height, result.frame_width) != canvas.shape[:2]:
         raise InputError(
@@ -191,11 +217,20 @@ def _draw_raw(cv2: Any, canvas: np.ndarray, result: RawResult) -> None:
     _put_lines(cv2, canvas, [f"{name}: {list(np.shape(a))}" for name, a in result.outputs.items()])
 
 
+def _draw_ocr(cv2: Any, canvas: np.ndarray, result: TextLines) -> None:
+    from edgeinfer.overlay_text import draw_text_lines
+
+    draw_text_lines(cv2, canvas, result)
+
+
 _DRAWERS: dict[str, Callable[[Any, np.ndarray, Any], None]] = {
     "detection": _draw_detections,
     "instance_segmentation": _draw_instance_masks,
+    "pose": _draw_poses,
+    "obb": _draw_oriented_boxes,
     "classification": _draw_classification,
     "segmentation": _draw_segmentation,
     "regression": _draw_regression,
     "raw": _draw_raw,
+    "ocr": _draw_ocr,
 }

@@ -7,8 +7,11 @@ no embedded card and no sidecar. Two sources are understood, tried in this order
   by the file's format (:meth:`edgeinfer.formats.ModelFile.ultralytics_metadata`;
   ``imgsz`` is height, width). Preprocessing is fixed by Ultralytics' convention: RGB,
   centred letterbox padded with 114, ``/255``, in the format's image layout (NCHW for
-  ONNX, NHWC for TFLite); outputs use the ``yolov8`` layout. Segmentation models become ``instance_segmentation``
-  cards (head plus mask prototypes, :mod:`edgeinfer.postprocess.instance_seg`). Pose, OBB and exports with
+  ONNX, NHWC for TFLite); outputs use the ``yolov8`` layout. Segmentation models become
+  ``instance_segmentation`` cards (head plus mask prototypes,
+  :mod:`edgeinfer.postprocess.instance_seg`). OBB models become ``obb`` cards
+  (rotated boxes, same ``yolov8`` decoder); pose models become ``pose`` cards with the
+  metadata's ``kpt_shape``. Exports with
   NMS inside the graph (``nms=True``, end-to-end models) become ``raw`` cards. ONNX files
   from the older ultralytics/yolov5 repository carry only ``stride`` and ``names``; their
   head is the ``yolov5`` layout.
@@ -48,7 +51,8 @@ log = logging.getLogger("edgeinfer.card")
 _ULTRALYTICS_POSTPROCESS = {"score_threshold": 0.25, "iou_threshold": 0.7, "max_detections": 300}
 _IMAGENET_MEAN = (123.675, 116.28, 103.53)  # yolov5 classify: ImageNet mean/std in pixels
 _IMAGENET_STD = (58.395, 57.12, 57.375)
-_TASKS = {"detect": "detection", "segment": "instance_segmentation", "classify": "classification"}
+_TASKS = {"detect": "detection", "segment": "instance_segmentation", "classify": "classification", "obb": "obb",
+          "pose": "pose"}
 
 
 def derive_card(model_file: ModelFile) -> ModelCard | None:
@@ -109,11 +113,18 @@ def ultralytics_card(meta: Mapping[str, Any], layout: str, label: str = "model")
     if card_task == "classification":
         preprocess.update(resize="center_crop", crop_fraction=1.0)
         data.update(task="classification", postprocess={"activation": "none"})
-    elif card_task in ("detection", "instance_segmentation") and _nms_inside(meta):
+    elif card_task in ("detection", "instance_segmentation", "pose") and _nms_inside(meta):
         log.warning("%s: Ultralytics export with NMS inside the graph (nms=True or end-to-end); "
                     "its [batch, max_det, 6] output is not decoded, so the card says task raw", label)
     elif card_task in ("detection", "instance_segmentation"):
         data.update(task=card_task, postprocess={"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS})
+    elif card_task == "obb" and not _nms_inside(meta):
+        data.update(task="obb", postprocess={"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS})
+    elif card_task == "pose":
+        postprocess = {"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS}
+        if meta.get("kpt_shape") is not None:
+            postprocess["kpt_shape"] = meta["kpt_shape"]  # parse() rejects a malformed one
+        data.update(task="pose", postprocess=postprocess)
     else:
         log.info("%s: Ultralytics task %r has no decoder in edgeinfer; the card says task raw", label, task)
     try:

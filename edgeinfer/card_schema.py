@@ -23,8 +23,10 @@ __all__ = [
     "ConversionInfo",
     "LetterboxSpec",
     "ModelCard",
+    "OcrSpec",
     "PostprocessSpec",
     "PreprocessSpec",
+    "SsdAnchorsSpec",
     "Task",
     "parse",
     "validation_message",
@@ -87,6 +89,35 @@ class PreprocessSpec(_Strict):
         return self
 
 
+class SsdAnchorsSpec(_Strict):
+    """MediaPipe ``SsdAnchorsCalculator`` options and box scales, for raw-anchor SSDs (BlazeFace).
+
+    Used by task ``pose`` with decoder ``ssd``: the model gives box and keypoint offsets per
+    anchor, ``x, y, w, h`` first (MediaPipe's ``reverse_output_order: true``). Sizes default
+    to the model input; the scales (MediaPipe ``x_scale`` ...) to the input width and height.
+    """
+
+    num_layers: int = Field(4, ge=1)
+    strides: tuple[int, ...] = (8, 16, 16, 16)
+    min_scale: float = Field(0.1484375, gt=0.0)
+    max_scale: float = Field(0.75, gt=0.0)
+    input_size_wh: tuple[int, int] | None = None
+    anchor_offset_xy: tuple[float, float] = (0.5, 0.5)
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    interpolated_scale_aspect_ratio: float = 1.0
+    reduce_boxes_in_lowest_layer: bool = False
+    fixed_anchor_size: bool = True
+    scale_xywh: tuple[float, float, float, float] | None = None
+    apply_exponential_on_box_size: bool = False
+
+    @model_validator(mode="after")
+    def _layers_have_strides(self) -> SsdAnchorsSpec:
+        if len(self.strides) != self.num_layers:
+            raise ValueError(f"strides has {len(self.strides)} values but num_layers is {self.num_layers}; "
+                             "give one stride per layer")
+        return self
+
+
 class PostprocessSpec(_Strict):
     """How raw outputs become results."""
 
@@ -106,6 +137,18 @@ class PostprocessSpec(_Strict):
     skeleton: tuple[tuple[int, int], ...] | None = None
     # instance_segmentation: how masks travel in to_dict (MQTT, serve, predict --json).
     mask_format: Literal["polygon", "rle", "none"] = "polygon"
+    # pose with decoder ssd: the anchor grid of a raw-anchor SSD (BlazeFace family).
+    anchors: SsdAnchorsSpec | None = None
+
+
+class OcrSpec(_Strict):
+    """task ocr: the chain's model files (relative to the card's folder) and its character list."""
+
+    det: str
+    rec: str
+    cls: str | None = None
+    characters: tuple[str, ...] | None = None  # default: the recogniser's own metadata
+    characters_file: str | None = None  # one character per line, UTF-8
 
 
 class ConversionInfo(_Strict):
@@ -129,6 +172,7 @@ class ModelCard(_Strict):
     preprocess: PreprocessSpec = PreprocessSpec()
     postprocess: PostprocessSpec = PostprocessSpec()
     conversion: ConversionInfo | None = None
+    ocr: OcrSpec | None = None
     origin: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")

@@ -88,6 +88,23 @@ class Geometry:
             out[:, 1::2] = out[:, 1::2].clip(0, h)
         return out.astype(np.float32)
 
+    def points_to_frame(self, points_xy: np.ndarray, *, clip: bool = True) -> np.ndarray:
+        """Map ``(..., 2)`` input-pixel points (keypoints) to frame pixels.
+
+        Args:
+            points_xy: Points in model-input pixels, ``x, y`` on the last axis.
+            clip: Clip the result to the frame, as :meth:`boxes_to_frame` does.
+
+        Returns:
+            float32 points of the same shape in frame pixels.
+        """
+        out = self.to_frame(points_xy)
+        if clip:
+            w, h = self.frame_size_wh
+            out[..., 0] = out[..., 0].clip(0, w)
+            out[..., 1] = out[..., 1].clip(0, h)
+        return out.astype(np.float32)
+
 
 @dataclass(frozen=True)
 class Frame:

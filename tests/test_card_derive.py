@@ -207,8 +207,8 @@ def test_ultralytics_onnx_classify(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("task", "extra", "want_task", "want_decoder"), [
     ("segment", {}, "instance_segmentation", "yolov8"),
-    ("pose", {"kpt_shape": [17, 3]}, "raw", None),
-    ("obb", {}, "raw", None),
+    ("pose", {"kpt_shape": [17, 3]}, "pose", "yolov8"),
+    ("obb", {}, "obb", "yolov8"),
     ("detect", {"args": {"batch": 1, "nms": True}}, "raw", None),  # NMS inside the graph
     ("detect", {"end2end": True}, "raw", None),
 ])

@@ -85,6 +85,7 @@ def run_video(model: Any, source_name: str, *, track: bool, tracker: str, zones:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from edgeinfer.card_schema import BOX_TASKS
     from edgeinfer.cli.output import make_console
     from edgeinfer.errors import InputError
     from edgeinfer.events import ClipConfig, EventsConfig, SnapshotConfig
@@ -94,7 +95,7 @@ def run_video(model: Any, source_name: str, *, track: bool, tracker: str, zones:
     from edgeinfer.sources import open_source
 
     events = track or zones is not None or snapshots is not None or clips is not None
-    if events and model.card.task != "detection":
+    if events and model.card.task not in BOX_TASKS:
         raise InputError(f"{model.name}: --track and --zones follow detected objects, but this model's task is "
                          f"{model.card.task!r}; leave them out to print one result per frame")
     source = open_source(int(source_name) if source_name.isdigit() else source_name, name="video")

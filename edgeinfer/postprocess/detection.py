@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from edgeinfer.card import ModelCard, PostprocessSpec
     from edgeinfer.types import Geometry, TensorSpec
 
-__all__ = ["DECODERS", "decode_detection", "select_detections"]
+__all__ = ["DECODERS", "decode_detection", "select_detections", "select_rows"]
 
 Decoder = Callable[[list[np.ndarray], tuple[int, int], "int | None"], Candidates]
 
@@ -76,6 +76,28 @@ def select_detections(
     Returns:
         Detections in frame pixels, best score first.
     """
+    rows, frame_boxes = select_rows(candidates, spec, geometry)
+    ids = candidates.class_ids[rows].astype(np.int64)
+    return Detections(
+        boxes_xyxy=frame_boxes,
+        scores=candidates.scores[rows].astype(np.float32),
+        class_ids=ids,
+        labels=tuple(label(int(i)) for i in ids),
+    )
+
+
+def select_rows(
+    candidates: Candidates, spec: PostprocessSpec, geometry: Geometry
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate rows :func:`select_detections` keeps, with their boxes in frame pixels.
+
+    For decoders that carry more per candidate (keypoints, mask coefficients): index those
+    with the rows returned.
+
+    Returns:
+        ``(K,)`` int64 indices into the candidates, best score first, and their ``(K, 4)``
+        float32 frame-pixel boxes (clipped; boxes left with no area are dropped).
+    """
     passed = np.flatnonzero(candidates.scores >= spec.score_threshold)
     boxes, scores, class_ids = (a[passed] for a in candidates)
     keep = nms_per_class(
@@ -84,11 +106,4 @@ def select_detections(
     )
     frame_boxes = geometry.boxes_to_frame(boxes[keep], clip=True)
     has_area = (frame_boxes[:, 2] > frame_boxes[:, 0]) & (frame_boxes[:, 3] > frame_boxes[:, 1])
-    keep = keep[has_area]
-    ids = class_ids[keep].astype(np.int64)
-    return Detections(
-        boxes_xyxy=frame_boxes[has_area],
-        scores=scores[keep].astype(np.float32),
-        class_ids=ids,
-        labels=tuple(label(int(i)) for i in ids),
-    )
+    return passed[keep[has_area]].astype(np.int64), frame_boxes[has_area]

@@ -23,10 +23,15 @@ from edgeinfer.results.core import (
     Segmentation,
 )
 from edgeinfer.results.masks import InstanceMasks
+from edgeinfer.results.obb import OrientedBoxes
+from edgeinfer.results.pose import COCO_KEYPOINTS, COCO_SKELETON, Poses
+from edgeinfer.results.text import TextLines
 
 __all__ = [
-    "BOX_DECIMALS", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "InstanceMasks", "RawResult", "Regression", "Result", "Segmentation",
+    "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
+    "Classification", "Detections", "InstanceMasks", "OrientedBoxes", "Poses", "RawResult", "Regression",
+    "Result", "Segmentation", "TextLines",
 ]
 
-Result: TypeAlias = Classification | Detections | InstanceMasks | Segmentation | Regression | RawResult
+Result: TypeAlias = (Classification | Detections | InstanceMasks | OrientedBoxes | Poses | Segmentation | Regression
+                     | RawResult | TextLines)

@@ -350,7 +350,7 @@ def test_predict_cli_prints_masks_and_saves_the_drawing(seg_onnx: Path, tmp_path
     out = tmp_path / "drawn.jpg"
     result = CliRunner().invoke(cli, ["predict", str(model), str(image), "--save", str(out)])
     assert result.exit_code == 0, result.output
-    assert "2 masks: person 0.92" in result.output and "polygon" in result.output
+    assert "2 found: person 0.92" in result.output and "mask: 1 polygon(s)" in result.output
     drawn = cv2.imread(str(out))
     assert drawn.shape == scene().shape and np.abs(drawn.astype(int) - scene()).mean() > 1
 
