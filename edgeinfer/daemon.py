@@ -38,6 +38,7 @@ from edgeinfer.control import (
     resolve_model_switch,
 )
 from edgeinfer.errors import EdgeInferError, SinkError
+from edgeinfer.fleet.switch import start_fleet
 from edgeinfer.health import health_document, publish_health
 from edgeinfer.sinks import Connection, SinkContext, build_sink, undelivered
 from edgeinfer.sinks.live import LiveFrames, LiveSinkConfig
@@ -97,7 +98,8 @@ class Daemon:
         self._streams: dict[str, _Stream] = {}
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._commands: queue.Queue[bytes] = queue.Queue()
+        self._commands: queue.Queue[Any] = queue.Queue()  # payloads, or callables (the fleet's switch)
+        self.fleet: Any = None
         self._paused = False
         self._http: Any = None
         self._ended = False  # every source ended (a finite run), not a stop
@@ -127,6 +129,7 @@ class Daemon:
         try:
             self._start_sinks(self.config)
             self._start_streams(self.config)
+            self.fleet = start_fleet(self)  # None without a fleet: section
             self._start_http()
             self._loop()
         finally:
@@ -171,6 +174,8 @@ class Daemon:
             self._stop.wait(POLL_S)
 
     def _shutdown(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
         for stream in list(self._streams.values()):
             self._stop_stream(stream)
         self._streams.clear()
@@ -343,8 +348,8 @@ class Daemon:
                 payload = self._commands.get_nowait()
             except queue.Empty:
                 return
-            reply = self.handle_command(payload)
-            if self.commands is not None:
+            reply = payload() if callable(payload) else self.handle_command(payload)  # callable: a fleet step
+            if self.commands is not None and reply is not None:
                 self.commands.reply(reply)
 
     def handle_command(self, payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
