@@ -167,7 +167,8 @@ class Daemon:
             if time.monotonic() >= next_health:
                 self.publish_health()
                 next_health = time.monotonic() + self.config.health_interval_s
-            if self._streams and all(s.pipeline.finished for s in self._streams.values()):
+            busy = self.fleet is not None and self.fleet.busy  # a fleet switch may roll back a failed stream
+            if self._streams and not busy and all(s.pipeline.finished for s in self._streams.values()):
                 log.info("every source has ended; flushing and exiting")
                 self._ended = True
                 break

@@ -77,6 +77,7 @@ class FleetAgent:
         self._previous: dict[str, str] = {}
         self._refused: dict[str, dict[str, Any]] = self._load_state()
         self._wake = threading.Event()
+        self.busy = False  # a switch (and its health watch) is running: the daemon must not exit meanwhile
         self._retry = False  # a download stalled: converge again after RETRY_S without a new document
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -169,7 +170,11 @@ class FleetAgent:
         if path is None:
             return
         self._report(name, doc, source, "verifying")
-        state, reason = self.switch(name, path, sha, dict(want.card), doc)
+        self.busy = True
+        try:
+            state, reason = self.switch(name, path, sha, dict(want.card), doc)
+        finally:
+            self.busy = False
         if state == "running":
             self._previous[name] = current
             self.running[name] = sha
