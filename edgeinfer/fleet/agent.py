@@ -209,6 +209,7 @@ class FleetAgent:
         self._refused[f"{name}:{sha}"] = {"state": state, "reason": reason}
         self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": state, "reason": reason}
         self._save_state()
+        self._prune()
 
     def publish(self, doc: DesiredState | None = None, source: str | None = None) -> dict[str, Any]:
         """Publish (retained) and return the reported document."""

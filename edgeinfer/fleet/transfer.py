@@ -183,6 +183,8 @@ class ArtifactReceiver:
                                 f"{self.max_bytes} (fleet.max_artifact_mb); refused")
         folder = self.staging / sha256
         folder.mkdir(parents=True, exist_ok=True)
+        while not self._inbox.empty():  # late messages of an earlier fetch
+            self._inbox.get_nowait()
         manifest = self._manifest(sha256, size, folder, stop)
         self._chunks(manifest, folder, stop)
         return self._assemble(manifest, folder)
