@@ -191,7 +191,10 @@ class FleetAgent:
         except SignatureError as exc:
             self._refuse(name, sha, "failed", str(exc))
         except TransferError as exc:
-            if self._wake.is_set() or self._stop.is_set() or "nothing arrived" in str(exc):
+            if self._wake.is_set() or self._stop.is_set():  # a newer document or a reconnect: resumed next
+                self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": "downloading",
+                                      "reason": "interrupted; resuming with the chunks on disk"}
+            elif "nothing arrived" in str(exc):
                 self._retry = True  # tried again soon, with the chunks already on disk
                 self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": "failed",
                                       "reason": str(exc)}
