@@ -5,6 +5,7 @@ daemon's health-gated switch is tested in test_fleet_daemon.py)."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,33 @@ def test_agent_catches_up_prefers_its_own_doc_and_remembers_refusals(
             ops.publish(topic, b"", retain=True)
         ops.close()
     assert again.calls == []
+
+
+def test_agent_converges_on_a_document_published_while_it_was_disconnected(
+    tmp_path: Path, mosquitto: Any, wait_for: Any
+) -> None:
+    private, public = keygen(tmp_path / "keys")
+    ops = BrokerClient(mosquitto.host, mosquitto.port)
+    reports: list[dict[str, Any]] = []
+    ops.subscribe(reported_topic("dev-r"), lambda t, p: reports.append(json.loads(p)))
+    manifest = publish_artifact(ops, onnx_cnn_bytes(seed=20), load_private_key(private), chunk_size=512)
+    client = BrokerClient(mosquitto.host, mosquitto.port)
+    client.client.reconnect_delay_set(min_delay=2, max_delay=2)
+    switch = Switch()
+    agent = FleetAgent("dev-r", ["recon-g"], tmp_path / "artifacts", load_public_key(public), client,
+                       switch=switch, running={"front": "0" * 64})
+    agent.start()
+    try:
+        sock = client.client.socket()
+        assert sock is not None
+        sock.shutdown(socket.SHUT_RDWR)  # the network drops; paho reconnects after 2 s
+        assert wait_for(lambda: not client.connected, timeout_s=5)
+        ops.publish(group_topic("recon-g"), doc(manifest, "r1"), retain=True)
+        assert not client.connected and switch.calls == []
+        assert wait_for(lambda: bool(reports) and reports[-1].get("version") == "r1", timeout_s=20), reports
+        assert switch.calls == [("front", manifest.sha256, {})]
+    finally:
+        agent.stop()
+        client.close()
+        ops.publish(group_topic("recon-g"), b"", retain=True)
+        ops.close()
