@@ -119,6 +119,9 @@ def push_cmd(model: str, group: str | None, device: str | None, key_path: str, b
     finally:
         client.close()
     ok = bool(mine) and all(r.get("state") == "running" for r in mine)
+    if not mine:
+        click.secho(f"no device of {'group ' + group if group else 'device ' + str(device)} reported; the desired "
+                    "state stays retained for them", fg="yellow", err=True)
     if as_json:
         click.echo(json.dumps({"version": version, "sha256": manifest.sha256, "bytes": manifest.size,
                                "chunks": len(manifest.chunks), "devices": mine}, indent=2))

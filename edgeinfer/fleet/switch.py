@@ -73,7 +73,13 @@ class DaemonSwitch:
                                        "fleet switch abandoned") from None
 
     def _stats(self, name: str) -> dict[str, Any]:
-        return dict(self.daemon._streams[name].pipeline.stats().to_dict())
+        pipeline = self.daemon._streams[name].pipeline
+        stats = dict(pipeline.stats().to_dict())
+        try:
+            pipeline.raise_error()
+        except Exception as exc:  # why a failed pipeline stopped
+            stats["error"] = str(exc)
+        return stats
 
     def _swap(self, name: str, model: Any) -> Any:
         """Stop the stream's pipeline (not its model), start it with ``model``; returns the old model."""
@@ -130,7 +136,7 @@ class DaemonSwitch:
             stats = self.in_loop(lambda: self._stats(name))
             tried = stats["frames_inferred"] + stats["inference_errors"]
             if stats["state"] == "failed":
-                return "the stream's pipeline failed with the new model"
+                return f"the stream's pipeline failed with the new model: {stats.get('error', 'unknown error')}"
             if tried >= MIN_FRAMES and stats["inference_errors"] / tried > desired.max_error_rate:
                 return (f"{stats['inference_errors']} of {tried} frames failed at inference "
                         f"(max_error_rate {desired.max_error_rate:g})")
