@@ -45,3 +45,21 @@ def test_keygen_and_push_publish_a_signed_manifest_and_the_desired_state(
     assert both.returncode == 2 and "exactly one of --group G or --device D" in both.stderr
     bad = fleet("push", "m.onnx", "--group", "g", "--key", "keys/fleet.pub", "--broker", broker, cwd=tmp_path)
     assert bad.returncode == 78 and "not a readable PEM private key" in bad.stderr
+
+
+def test_fleet_config_keys_are_checked_and_paths_resolved(tmp_path: Path) -> None:
+    import pytest
+    import yaml
+
+    from edgeinfer.config import load_config, parse_config
+    from edgeinfer.errors import ConfigError
+
+    base = {"device_id": "d", "streams": [{"name": "s", "source": "v.mp4", "model": "m.onnx"}], "sinks": ["jsonl"]}
+    with pytest.raises(ConfigError, match=r"fleet\.public_key"):
+        parse_config({**base, "fleet": {"groups": ["g"]}})
+    with pytest.raises(ConfigError, match=r"fleet\.max_artifact_mb"):
+        parse_config({**base, "fleet": {"public_key": "k.pub", "max_artifact_mb": 0}})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**base, "fleet": {"groups": ["g"], "public_key": "k.pub"}}))
+    fleet_config = load_config(tmp_path / "c.yaml").fleet
+    assert fleet_config is not None and fleet_config.groups == ["g"]
+    assert fleet_config.public_key == tmp_path / "k.pub" and fleet_config.artifact_dir == tmp_path / "artifacts"
