@@ -8,8 +8,8 @@ what it runs on the retained ``edgeinfer/{device_id}/reported``.
 
 The broker sends the retained documents again on every re-subscription, so after a
 reconnect the agent converges again by itself. A model that was rolled back or refused is
-not tried again (also after a restart: ``fleet-state.json`` in ``artifact_dir``) until
-the desired state names another one.
+not tried again under the same version (also after a restart: ``fleet-state.json`` in
+``artifact_dir``); pushed again under a new version, it is.
 """
 
 from __future__ import annotations
@@ -161,12 +161,13 @@ class FleetAgent:
         if current == sha:
             self.reports[name] = {"sha256": sha, "desired": sha, "state": "running", "reason": None}
             return
-        refused = self._refused.get(f"{name}:{sha}")
+        key = f"{name}:{sha}:{doc.version}"  # pushed again under another version, it is tried again
+        refused = self._refused.get(key)
         if refused is not None:
             self.reports[name] = {"sha256": current, "desired": sha, **refused}
             return
         self._report(name, doc, source, "downloading")
-        path = self._fetch(name, want)
+        path = self._fetch(name, want, key)
         if path is None:
             return
         self._report(name, doc, source, "verifying")
@@ -181,15 +182,15 @@ class FleetAgent:
             self.reports[name] = {"sha256": sha, "desired": sha, "state": "running", "reason": reason}
             self._prune()
         else:
-            self._refuse(name, sha, state, reason or "the switch did not succeed")
+            self._refuse(name, sha, key, state, reason or "the switch did not succeed")
 
-    def _fetch(self, name: str, want: DesiredStream) -> Path | None:
+    def _fetch(self, name: str, want: DesiredStream, key: str) -> Path | None:
         """The artifact's path, or ``None`` (reported) when it was refused or did not arrive."""
         sha = want.sha256.lower()
         try:
             return self.receiver.fetch(sha, size=want.size, stop=lambda: self._wake.is_set() or self._stop.is_set())
         except SignatureError as exc:
-            self._refuse(name, sha, "failed", str(exc))
+            self._refuse(name, sha, key, "failed", str(exc))
         except TransferError as exc:
             if self._wake.is_set() or self._stop.is_set():  # a newer document or a reconnect: resumed next
                 self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": "downloading",
@@ -199,7 +200,7 @@ class FleetAgent:
                 self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": "failed",
                                       "reason": str(exc)}
             else:
-                self._refuse(name, sha, "failed", str(exc))
+                self._refuse(name, sha, key, "failed", str(exc))
         return None
 
     def _report(self, name: str, doc: DesiredState, source: str | None, state: str) -> None:
@@ -207,9 +208,9 @@ class FleetAgent:
         self.reports[name] = {"sha256": self.running.get(name), "desired": want, "state": state, "reason": None}
         self.publish(doc, source)
 
-    def _refuse(self, name: str, sha: str, state: str, reason: str) -> None:
+    def _refuse(self, name: str, sha: str, key: str, state: str, reason: str) -> None:
         log.warning("fleet: stream %s: %s %s: %s", name, sha[:12], state, reason)
-        self._refused[f"{name}:{sha}"] = {"state": state, "reason": reason}
+        self._refused[key] = {"state": state, "reason": reason}
         self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": state, "reason": reason}
         self._save_state()
         self._prune()

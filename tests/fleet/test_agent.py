@@ -72,7 +72,7 @@ def test_agent_catches_up_prefers_its_own_doc_and_remembers_refusals(
     finally:
         agent.stop()
         client.close()
-    # a restart: the rolled-back model is not tried again
+    # a restart
     restarted = time.time()
     again = Switch()
     agent, client = start(again)
@@ -80,13 +80,16 @@ def test_agent_catches_up_prefers_its_own_doc_and_remembers_refusals(
         assert wait_for(lambda: reports["last"]["timestamp"] > restarted, timeout_s=15)
         assert wait_for(lambda: reports["last"]["desired_version"] == "g2", timeout_s=15)
         assert reports["last"]["state"] == "rolled_back" and "errors went up" in reports["last"]["reason"]
+        assert again.calls == []  # the rolled-back model is not tried again under g2
+        ops.publish(group_topic("agents-g"), doc(models[2], "g3"), retain=True)  # a new version: tried again
+        assert wait_for(lambda: reports["last"].get("version") == "g3", timeout_s=15), reports
+        assert [sha for _, sha, _ in again.calls] == [models[2].sha256]
     finally:
         agent.stop()
         client.close()
         for topic in (group_topic("agents-g"), desired_topic("dev-a")):
             ops.publish(topic, b"", retain=True)
         ops.close()
-    assert again.calls == []
 
 
 def test_agent_converges_on_a_document_published_while_it_was_disconnected(
