@@ -33,6 +33,7 @@ from pydantic import (
 from edgeinfer.card import validation_message
 from edgeinfer.errors import ConfigError
 from edgeinfer.events import ClipConfig, EventsConfig, LineConfig, ZoneConfig
+from edgeinfer.fleet.desired import FleetConfig
 from edgeinfer.gating import GateConfig
 from edgeinfer.publishing import EventSetup
 from edgeinfer.sinks.jsonl import JsonlSinkConfig
@@ -145,6 +146,7 @@ class DaemonConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     http: HttpConfig | None = None
     control: ControlConfig = ControlConfig()
+    fleet: FleetConfig | None = Field(None, description="follow a fleet's desired state (edgeinfer fleet push)")
 
     @field_validator("mqtt", mode="before")
     @classmethod
@@ -240,6 +242,9 @@ def _resolve(config: DaemonConfig, base: Path) -> DaemonConfig:
         update["mqtt"] = mqtt.model_copy(update={"password": None if password is None else SecretStr(password)})
     if config.control.model_dir is not None:
         update["control"] = config.control.model_copy(update={"model_dir": rel(config.control.model_dir)})
+    if config.fleet is not None:
+        update["fleet"] = config.fleet.model_copy(update={
+            "artifact_dir": rel(config.fleet.artifact_dir), "public_key": rel(config.fleet.public_key)})
     return config.model_copy(update=update)
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS", "CommandChannel", "CommandError", "ModelSwitch", "command_topic", "decode_command",
-    "load_switched_model", "parse_command", "resolve_model_switch",
+    "load_stream_model", "load_switched_model", "parse_command", "resolve_model_switch",
 ]
 
 COMMANDS = ("reload", "pause", "resume", "status", "model")
@@ -155,3 +155,18 @@ def load_switched_model(switch: ModelSwitch, *, accelerator: str, threads: int |
     except ModelError as exc:  # loaded from the bytes that were hashed: name the file in the reply
         raise type(exc)(f"{switch.path.name}: {str(exc).removeprefix('<bytes>: ')}") from exc
     return model
+
+
+def load_stream_model(stream_config: Any) -> Any:
+    """Load a stream's ``model:``: a model file, or a YAML card naming an OCR chain (``load_ocr``).
+
+    Raises:
+        ModelError: the file does not load.
+        ConfigError: the card is invalid.
+    """
+    import edgeinfer
+
+    if stream_config.model.suffix.lower() in (".yaml", ".yml"):
+        return edgeinfer.load_ocr(stream_config.model, accelerator=stream_config.accelerator)
+    return edgeinfer.load(stream_config.model, accelerator=stream_config.accelerator,
+                          threads=stream_config.threads, card=stream_config.card)

@@ -33,11 +33,13 @@ from edgeinfer.control import (
     CommandError,
     ModelSwitch,
     decode_command,
+    load_stream_model,
     load_switched_model,
     parse_command,
     resolve_model_switch,
 )
 from edgeinfer.errors import EdgeInferError, SinkError
+from edgeinfer.fleet.switch import start_fleet
 from edgeinfer.health import health_document, publish_health
 from edgeinfer.sinks import Connection, SinkContext, build_sink, undelivered
 from edgeinfer.sinks.live import LiveFrames, LiveSinkConfig
@@ -97,7 +99,8 @@ class Daemon:
         self._streams: dict[str, _Stream] = {}
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._commands: queue.Queue[bytes] = queue.Queue()
+        self._commands: queue.Queue[Any] = queue.Queue()  # payloads, or callables (the fleet's switch)
+        self.fleet: Any = None
         self._paused = False
         self._http: Any = None
         self._ended = False  # every source ended (a finite run), not a stop
@@ -127,6 +130,7 @@ class Daemon:
         try:
             self._start_sinks(self.config)
             self._start_streams(self.config)
+            self.fleet = start_fleet(self)  # None without a fleet: section
             self._start_http()
             self._loop()
         finally:
@@ -164,13 +168,16 @@ class Daemon:
             if time.monotonic() >= next_health:
                 self.publish_health()
                 next_health = time.monotonic() + self.config.health_interval_s
-            if self._streams and all(s.pipeline.finished for s in self._streams.values()):
+            busy = self.fleet is not None and self.fleet.busy  # a fleet switch may roll back a failed stream
+            if self._streams and not busy and all(s.pipeline.finished for s in self._streams.values()):
                 log.info("every source has ended; flushing and exiting")
                 self._ended = True
                 break
             self._stop.wait(POLL_S)
 
     def _shutdown(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
         for stream in list(self._streams.values()):
             self._stop_stream(stream)
         self._streams.clear()
@@ -226,15 +233,10 @@ class Daemon:
             self._streams[stream_config.name] = self._start_stream(stream_config, config)
 
     def _start_stream(self, stream_config: Any, config: DaemonConfig, model: Any = None) -> _Stream:
-        import edgeinfer
         from edgeinfer.pipeline import Pipeline
         from edgeinfer.sources import open_source
 
-        if model is None and stream_config.model.suffix.lower() in (".yaml", ".yml"):
-            model = edgeinfer.load_ocr(stream_config.model, accelerator=stream_config.accelerator)  # an OCR card
-        elif model is None:
-            model = edgeinfer.load(stream_config.model, accelerator=stream_config.accelerator,
-                                   threads=stream_config.threads, card=stream_config.card)
+        model = model if model is not None else load_stream_model(stream_config)
         if stream_config.card_overrides:
             model.card = model.card.merged(stream_config.card_overrides)
         source = None
@@ -345,8 +347,8 @@ class Daemon:
                 payload = self._commands.get_nowait()
             except queue.Empty:
                 return
-            reply = self.handle_command(payload)
-            if self.commands is not None:
+            reply = payload() if callable(payload) else self.handle_command(payload)  # callable: a fleet step
+            if self.commands is not None and reply is not None:
                 self.commands.reply(reply)
 
     def handle_command(self, payload: bytes | str | dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ COMMANDS = {
     "bench": "Measure load time and latency percentiles per accelerator.",
     "serve": "Serve a model over local HTTP.",
     "demo": "Train, convert and run the end-to-end demo with nothing attached.",
+    "fleet": "Sign and push models to groups of devices through the broker; list what they run.",
 }
 
 

@@ -347,6 +347,13 @@ class MqttSink(BaseSink):
         if self.connected:
             self._client.subscribe(topic, qos=1)
 
+    def unsubscribe(self, topic: str) -> None:
+        """Stop the messages of ``topic`` (not re-subscribed on reconnect)."""
+        if self._subscriptions.pop(topic, None) is not None:
+            self._client.message_callback_remove(topic)
+            if self.connected:
+                self._client.unsubscribe(topic)
+
     # -- paho callbacks (network thread) --------------------------------------------------
 
     def _on_connect(
