@@ -20,7 +20,6 @@ of one model keep separate state (and share the interpreter, one call at a time)
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,13 +69,14 @@ class Streamer:
         self._constants = _constants(model.name, spec, inputs)
         signal = _signal_input(model.name, spec, inputs)
         self._signal_shape = _signal_shape(model.name, signal, self.context + self.window)
-        self._signal_dtype = signal.dtype
+        self._cast = None if signal.dtype == np.float32 else signal.dtype
         order = [s.name for s in model.inputs]
-        self._signal_at = order.index(signal.name)
-        self._state_at = [(order.index(s.input), s.output, np.dtype(s.dtype)) for s in spec.state]
-        self._constant_feeds = [(order.index(key), value) for key, value in self._constants.items()]
         self._out_names = [s.name for s in model.outputs]
-        self._prob_name = self._probability_output(outputs) if self.task == "vad" else None
+        self._signal_at = order.index(signal.name)
+        self._state_at = [(order.index(s.input), self._out_names.index(s.output)) for s in spec.state]
+        self._constant_feeds = [(order.index(key), value) for key, value in self._constants.items()]
+        self._lock = model._lock  # one call at a time on the interpreter, whoever calls
+        self._prob_at = self._out_names.index(self._probability_output(outputs)) if self.task == "vad" else 0
         self._segmenter = VadSegmenter(spec.vad, spec.sample_rate, self.hop) if self.task == "vad" else None
         self.reset()
 
@@ -97,7 +97,7 @@ class Streamer:
         self._feeds: list[Any] = [None] * len(self.model.inputs)  # the next call's inputs, in the model's order
         for at, value in self._constant_feeds:
             self._feeds[at] = value
-        for (at, _, _), state in zip(self._state_at, self.spec.state, strict=True):
+        for (at, _), state in zip(self._state_at, self.spec.state, strict=True):
             self._feeds[at] = np.full(state.shape, state.init, dtype=state.dtype)
         self._buffer = np.zeros(self.context, np.float32)  # context, then samples of windows to come
         self._next_start = 0  # first sample of the next window (context not counted)
@@ -127,7 +127,8 @@ class Streamer:
         Raises:
             InputError: the chunk is not 1-D numbers (a stereo chunk: down-mix it first).
         """
-        samples = _as_samples(chunk)
+        is_ready = type(chunk) is np.ndarray and chunk.dtype == np.float32 and chunk.ndim == 1
+        samples = chunk if is_ready else _as_samples(chunk)
         self._received += samples.size
         self._buffer = np.concatenate((self._buffer, samples)) if self._buffer.size else samples
         return self._drain()
@@ -152,7 +153,7 @@ class Streamer:
         if self._segmenter is not None:
             closing = self._segmenter.finish(received)
             if closing is not None and windows:
-                windows[-1] = replace(windows[-1], segments=(*windows[-1].segments, closing))
+                windows[-1] = windows[-1]._replace(segments=(*windows[-1].segments, closing))
             elif closing is not None:  # no tail: an empty window at the end carries the segment
                 windows.append(StreamWindow(self.task, self._index, received, 0, self.sample_rate, {},
                                             None, (closing,)))
@@ -189,23 +190,24 @@ class Streamer:
 
     def _call(self, samples: np.ndarray) -> StreamWindow:
         feeds = self._feeds
-        feeds[self._signal_at] = samples.reshape(self._signal_shape).astype(self._signal_dtype, copy=False)
-        model = self.model
-        # The backend directly, with feeds already in the model's dtypes and shapes: Model.run's
-        # general checks would cost more than 5% of a small recurrent model's call.
-        with model._lock:
-            results = model._require_open().run(feeds)
-        outputs = dict(zip(self._out_names, results, strict=True))
-        for at, name, dtype in self._state_at:
-            feeds[at] = np.ascontiguousarray(outputs[name], dtype=dtype)
+        x = samples.reshape(self._signal_shape)
+        feeds[self._signal_at] = x if self._cast is None else x.astype(self._cast)
+        # The backend directly, with feeds already in the model's dtypes and shapes (checked when
+        # the streamer was made): Model.run's general checks cost more than 5% of silero-vad's call.
+        with self._lock:
+            results = self.model._require_open().run(feeds)
+        for at, output_at in self._state_at:
+            feeds[at] = results[output_at]  # a fresh array of the state's dtype (checked), the next call's input
         start = self._next_start
-        self._next_start += self.hop
-        self._index += 1
-        if self._segmenter is None or self._prob_name is None:
-            return StreamWindow(self.task, self._index - 1, start, self.window, self.sample_rate, outputs)
-        probability = float(np.ravel(outputs[self._prob_name])[0])
+        self._next_start = start + self.hop
+        index = self._index
+        self._index = index + 1
+        outputs = dict(zip(self._out_names, results, strict=True))
+        if self._segmenter is None:
+            return StreamWindow(self.task, index, start, self.window, self.sample_rate, outputs)
+        probability = float(results[self._prob_at].item(0))
         closed = self._segmenter.update(probability, start)
-        return StreamWindow(self.task, self._index - 1, start, self.window, self.sample_rate, outputs,
+        return StreamWindow(self.task, index, start, self.window, self.sample_rate, outputs,
                             probability, () if closed is None else (closed,))
 
     def __repr__(self) -> str:
