@@ -57,7 +57,7 @@ class StreamWindow(NamedTuple):
 
     Attributes:
         task: The card's task (``"raw"`` or ``"vad"``).
-        index: Window number since the start (or the last ``reset()``), from 0.
+        number: Window number since the start (or the last ``reset()``), from 0.
         start_sample: The window's first sample (context not counted).
         window: Window length, samples.
         sample_rate: Samples per second of the signal.
@@ -67,7 +67,7 @@ class StreamWindow(NamedTuple):
     """
 
     task: str
-    index: int
+    number: int
     start_sample: int
     window: int
     sample_rate: int
@@ -87,7 +87,7 @@ class StreamWindow(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON payload: window number and times, then outputs' shapes (raw) or probability and segments."""
-        out: dict[str, Any] = {"task": self.task, "window": self.index, "start": round(self.start, TIME_DECIMALS),
+        out: dict[str, Any] = {"task": self.task, "window": self.number, "start": round(self.start, TIME_DECIMALS),
                                "end": round(self.end, TIME_DECIMALS)}
         if self.task == "vad":
             out["probability"] = None if self.probability is None else round(self.probability, SCORE_DECIMALS)

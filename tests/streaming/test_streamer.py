@@ -92,7 +92,7 @@ def test_chunks_of_any_length_equal_the_hand_loop(model: Any, tiny_onnx: Path) -
     assert len(windows) == len(want) == (203 - WINDOW) // HOP + 1
     np.testing.assert_allclose([float(w.outputs["y"][0, 0]) for w in windows], want, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(windows[-1].outputs["state_out"], want_state, rtol=1e-6, atol=1e-6)
-    assert [w.index for w in windows] == list(range(len(want)))
+    assert [w.number for w in windows] == list(range(len(want)))
     assert [w.start_sample for w in windows] == list(range(0, len(want) * HOP, HOP))
     assert windows[3].start == pytest.approx(3 * HOP / 8000) and windows[3].end == pytest.approx((3 * HOP + 6) / 8000)
 
