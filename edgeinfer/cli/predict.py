@@ -75,10 +75,13 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, accelera
             snapshots: Path | None, clips: Path | None) -> None:
     """Run MODEL on IMAGE files and print one result per image; or on a video, camera or stream.
 
+    With a card that has a stream: section (task vad: silero-vad), the files are audio (WAV).
+
     \b
     Examples:
       edgeinfer predict detector.tflite photo.jpg --save out.jpg
       edgeinfer predict detector.tflite video.mp4 --track --zones zones.yaml --save out.mp4
+      edgeinfer predict silero_vad.onnx speech.wav --card silero_vad.yaml
     """
     import edgeinfer
     from edgeinfer.cli.predict_video import is_stream, run_video
@@ -92,6 +95,12 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, accelera
                                "stream; give one (video.mp4, 0, rtsp://...) instead of images")
     failed = 0
     with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
+        if loaded.card.stream is not None:  # a streaming model: the files are audio (edgeinfer.cli.predict_audio)
+            from edgeinfer.cli.predict_audio import run_audio
+
+            if run_audio(loaded, images, as_json=as_json):
+                sys.exit(65)
+            return
         if streams:
             run_video(loaded, streams[0], track=track, tracker=tracker, zones=zones, snapshots=snapshots,
                       clips=clips, save=save, as_json=as_json)

@@ -163,3 +163,22 @@ def test_silero_card_loads_with_the_right_window() -> None:
         assert (streamer.window, streamer.hop, streamer.context) == (512, 512, 64)
         assert model.card.task == "vad" and model.card.stream is not None
         assert model.card.stream.state[0].shape == (2, 1, 128)
+
+
+def test_predict_cli_prints_the_segments_of_a_wav(speech: np.ndarray, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from edgeinfer.cli import cli
+
+    wav = tmp_path / "speech.wav"
+    write_wav(wav, (np.clip(speech, -1, 1) * 32767).astype(np.int16), RATE)
+    lines = CliRunner().invoke(cli, ["predict", SILERO_ONNX, str(wav), "--card", SILERO_CARD, "--json"])
+    assert lines.exit_code == 0, lines.output
+    segments = [json.loads(line) for line in lines.output.splitlines() if line.startswith("{")]
+    assert [round(s["start"], 1) for s in segments] == pytest.approx([start for start, _ in WORDS], abs=0.15)
+    assert all(s["task"] == "vad" and s["file"] == str(wav) and s["end"] > s["start"] for s in segments)
+    table = CliRunner().invoke(cli, ["predict", SILERO_ONNX, str(wav), str(tmp_path / "missing.wav"),
+                                     "--card", SILERO_CARD])
+    assert table.exit_code == 65 and "3 speech segments" in table.output and "no such audio file" in table.output
