@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Streamer", "StreamWindow"]
 
+_F32 = np.dtype(np.float32)
+
 
 def _fits(shape: tuple[int, ...], declared: tuple[int, ...]) -> bool:
     return len(shape) == len(declared) and all(d < 0 or d == g for d, g in zip(declared, shape, strict=True))
@@ -63,6 +65,7 @@ class Streamer:
         self.window = spec.window
         self.hop = spec.hop or spec.window
         self.context = spec.context
+        self._size = spec.context + spec.window  # samples per call
         inputs = {s.name: s for s in model.inputs}
         outputs = {s.name: s for s in model.outputs}
         _check_states(model.name, spec, inputs, outputs)
@@ -127,7 +130,7 @@ class Streamer:
         Raises:
             InputError: the chunk is not 1-D numbers (a stereo chunk: down-mix it first).
         """
-        is_ready = type(chunk) is np.ndarray and chunk.dtype == np.float32 and chunk.ndim == 1
+        is_ready = type(chunk) is np.ndarray and chunk.dtype == _F32 and chunk.ndim == 1
         samples = chunk if is_ready else _as_samples(chunk)
         self._received += samples.size
         self._buffer = np.concatenate((self._buffer, samples)) if self._buffer.size else samples
@@ -177,15 +180,20 @@ class Streamer:
             yield from window.segments
 
     def _drain(self) -> list[StreamWindow] | None:
-        size = self.context + self.window
-        if self._buffer.size < size:
+        buffer, size, hop = self._buffer, self._size, self.hop
+        held = buffer.size
+        if held < size:
             return None
+        if held < size + hop:  # one window: the usual case, chunks of ``hop`` samples
+            done = [self._call(buffer if held == size else buffer[:size])]
+            self._buffer = buffer[hop:]
+            return done
         done = []
         offset = 0
-        while self._buffer.size - offset >= size:
-            done.append(self._call(self._buffer[offset:offset + size]))
-            offset += self.hop
-        self._buffer = self._buffer[offset:]
+        while held - offset >= size:
+            done.append(self._call(buffer[offset:offset + size]))
+            offset += hop
+        self._buffer = buffer[offset:]
         return done
 
     def _call(self, samples: np.ndarray) -> StreamWindow:
@@ -266,7 +274,7 @@ def _constants(name: str, spec: StreamSpec, inputs: dict[str, TensorSpec]) -> di
             else:
                 raise ConfigError(f"{name}: stream.constants {key!r} has shape {list(array.shape)}, the model's "
                                   f"input wants {list(tensor.shape)} (-1 = any)")
-        out[key] = np.ascontiguousarray(array)
+        out[key] = np.array(array, order="C")  # not ascontiguousarray: it makes a scalar 1-D
     return out
 
 
