@@ -170,6 +170,13 @@ class VadSpec(_Strict):
     min_silence_ms: float = Field(100.0, ge=0.0)
     speech_pad_ms: float = Field(30.0, ge=0.0)
 
+    @model_validator(mode="after")
+    def _hysteresis(self) -> VadSpec:
+        if self.neg_threshold is not None and self.neg_threshold > self.threshold:
+            raise ValueError(f"neg_threshold {self.neg_threshold} is above threshold {self.threshold}: speech ends "
+                             "below neg_threshold, so give one at or under threshold (default threshold - 0.15)")
+        return self
+
 
 class StreamSpec(_Strict):
     """How a model runs over a signal: windows of ``window`` samples every ``hop`` samples.
@@ -187,6 +194,13 @@ class StreamSpec(_Strict):
     state: tuple[StateSpec, ...] = ()
     constants: dict[str, float | int | list[float] | list[int]] = {}
     vad: VadSpec = VadSpec()
+
+    @model_validator(mode="after")
+    def _hop_within_window(self) -> StreamSpec:
+        if self.hop is not None and self.hop > self.window:
+            raise ValueError(f"hop {self.hop} is longer than window {self.window}: samples between windows would be "
+                             "skipped; give a hop at most the window")
+        return self
 
 
 class ConversionInfo(_Strict):

@@ -20,7 +20,7 @@ from edgeinfer.results.core import SCORE_DECIMALS
 
 __all__ = ["SpeechSegment", "StreamWindow"]
 
-TIME_DECIMALS = 4
+TIME_DECIMALS = 6  # microseconds: one sample at 16 kHz is 62.5 us
 
 
 @dataclass(frozen=True, eq=False)

@@ -166,3 +166,28 @@ def test_streamer_needs_a_stream_section(tiny_onnx: Path) -> None:
         loaded.streamer()
     with pytest.raises(ConfigError, match="task 'vad' needs a stream"):
         edgeinfer.load(tiny_onnx, card={"task": "vad"})
+
+
+def test_card_embedded_in_the_model_travels_with_it(tiny_onnx: Path, tmp_path: Path) -> None:
+    from edgeinfer.card import write
+
+    copy = tmp_path / "with_card.onnx"
+    copy.write_bytes(tiny_onnx.read_bytes())
+    write(copy, CARD)
+    with edgeinfer.load(copy) as loaded:
+        assert loaded.card.origin == "embedded" and loaded.card.stream is not None
+        windows = loaded.streamer().process_chunk(np.zeros(WINDOW, np.float32))
+    assert windows is not None and windows[0].to_dict() == {
+        "task": "raw", "window": 0, "start": 0.0, "end": WINDOW / 8000, "outputs": {"y": [1, 1], "state_out": [1, 4]}}
+
+
+@pytest.mark.parametrize(("stream", "message"), [
+    ({"window": 4, "hop": 6}, "hop 6 is longer than window 4"),
+    ({"window": 4, "vad": {"threshold": 0.5, "neg_threshold": 0.7}}, "neg_threshold 0.7 is above threshold"),
+    ({"window": 0}, "stream.window"),
+])
+def test_stream_section_is_validated(stream: dict[str, Any], message: str) -> None:
+    from edgeinfer.card_schema import parse
+
+    with pytest.raises(ConfigError, match=message):
+        parse({"task": "raw", "stream": stream})
