@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from edgeinfer.results.audio import SpeechSegment, StreamWindow
 from edgeinfer.results.core import (
     BOX_DECIMALS,
     FRACTION_DECIMALS,
@@ -28,6 +29,7 @@ from edgeinfer.results.pose import COCO_KEYPOINTS, COCO_SKELETON, Poses
 __all__ = [
     "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
     "Classification", "Detections", "OrientedBoxes", "Poses", "RawResult", "Regression", "Result", "Segmentation",
+    "SpeechSegment", "StreamWindow",
 ]
 
 Result: TypeAlias = Classification | Detections | OrientedBoxes | Poses | Segmentation | Regression | RawResult
