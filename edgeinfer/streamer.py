@@ -45,6 +45,9 @@ def _fits(shape: tuple[int, ...], declared: tuple[int, ...]) -> bool:
 class Streamer:
     """One stream's state over a model: windows in, :class:`StreamWindow` results out.
 
+    One streamer follows one signal and is not thread-safe; give each thread or stream its own
+    (they share the model's interpreter, one call at a time).
+
     Args:
         model: A loaded model whose card has a ``stream:`` section.
 

@@ -92,7 +92,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
         if os.environ.get("CI"):
             pytest.fail("espeak-ng is missing in CI: scripts/setup.sh installs it")
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng, or scripts/setup.sh)")
-    from scipy.signal import resample_poly
+    resample_poly = pytest.importorskip("scipy.signal").resample_poly
 
     folder = tmp_path_factory.mktemp("speech")
     audio = np.random.default_rng(0).normal(0, 0.003, 7 * RATE).astype(np.float32)
@@ -146,6 +146,19 @@ def test_read_audio_down_mixes_and_scales(tmp_path: Path) -> None:
     samples = read_audio(tmp_path / "stereo.wav", sample_rate=RATE)
     assert samples.dtype == np.float32 and samples.shape == (100,)
     assert samples == pytest.approx(np.full(100, (0.5 - 0.25) / 2))
+
+
+def test_read_audio_8_and_24_bit(tmp_path: Path) -> None:
+    write_wav(tmp_path / "u8.wav", np.array([0, 64, 128, 192], np.uint8), RATE)
+    assert read_audio(tmp_path / "u8.wav") == pytest.approx([-1.0, -0.5, 0.0, 0.5])
+    values = np.array([-(2 ** 23), -(2 ** 21), 0, 2 ** 22], np.int32)
+    packed = np.stack([(values >> shift) & 0xFF for shift in (0, 8, 16)], axis=1).astype(np.uint8)
+    with wave.open(str(tmp_path / "s24.wav"), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(3)
+        writer.setframerate(RATE)
+        writer.writeframes(packed.tobytes())
+    assert read_audio(tmp_path / "s24.wav") == pytest.approx([-1.0, -0.25, 0.0, 0.5])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("soxr") is not None, reason="soxr is installed: it resamples")
