@@ -136,7 +136,7 @@ class Streamer:
         is_ready = type(chunk) is np.ndarray and chunk.dtype == _F32 and chunk.ndim == 1
         samples = chunk if is_ready else _as_samples(chunk)
         self._received += samples.size
-        self._buffer = np.concatenate((self._buffer, samples)) if self._buffer.size else samples
+        self._buffer = np.concatenate((self._buffer, samples))  # a copy: the caller may reuse its chunk's memory
         return self._drain()
 
     def flush(self) -> list[StreamWindow] | None:
@@ -232,7 +232,7 @@ def _as_samples(chunk: Any) -> np.ndarray:
         samples = samples.reshape(-1) if samples.ndim == 2 and 1 in samples.shape else samples
     if samples.ndim != 1:
         raise InputError(f"process_chunk takes 1-D mono samples, got shape {list(samples.shape)}; "
-                         "down-mix channels first (edgeinfer.audio.read_wav does)")
+                         "down-mix channels first (edgeinfer.sources.audio_file.read_audio does)")
     if samples.dtype == np.int16:
         return samples.astype(np.float32) / 32768.0
     if samples.dtype.kind != "f":
