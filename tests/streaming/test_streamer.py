@@ -191,3 +191,17 @@ def test_stream_section_is_validated(stream: dict[str, Any], message: str) -> No
 
     with pytest.raises(ConfigError, match=message):
         parse({"task": "raw", "stream": stream})
+
+
+def test_a_chunk_buffer_reused_by_the_caller_is_safe(tiny_onnx: Path) -> None:
+    card = {**CARD, "stream": {**CARD["stream"], "context": 0, "window": 8}}  # no context: nothing to copy into
+    signal = np.random.default_rng(6).uniform(-1, 1, 60).astype(np.float32)
+    with edgeinfer.load(tiny_onnx, card=card) as loaded:
+        want = [float(w.outputs["y"][0, 0]) for w in loaded.streamer().run([signal[i:i + 6].copy()
+                                                                            for i in range(0, 60, 6)])]
+        streamer, reused, got = loaded.streamer(), np.empty(6, np.float32), []
+        for i in range(0, 60, 6):
+            reused[:] = signal[i:i + 6]  # as a sound card callback refills one buffer
+            got += [float(w.outputs["y"][0, 0]) for w in streamer.process_chunk(reused) or []]
+        got += [float(w.outputs["y"][0, 0]) for w in streamer.flush() or []]
+    assert len(want) == 14 and got == pytest.approx(want, abs=1e-7)
