@@ -11,7 +11,8 @@ it runs. One call does everything::
 The stages are public too, for users who want control: one function per path
 (``convert_torch_to_tflite`` ...), :func:`quantize_onnx`, :func:`quantize_tflite`,
 :func:`set_io_type`, :func:`prune_source`, :func:`compile_edgetpu`, and the path registry
-(:func:`available_paths`, :func:`register_path`).
+(:func:`available_paths`, :func:`register_path`). :func:`converters.distill.distill` trains a small
+student on a teacher's outputs before conversion.
 """
 
 from __future__ import annotations

@@ -99,7 +99,14 @@ def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.n
                "percentile": q.CalibrationMethod.Percentile}
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".ortq-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        q.shape_inference.quant_pre_process(str(float_path), str(pre))
+        try:
+            q.shape_inference.quant_pre_process(str(float_path), str(pre))
+        except Exception:  # ORT raises a bare Exception for this
+            # Symbolic shape inference gives up on some graphs with dynamic sides (PP-OCR's
+            # recogniser, any width): ONNX's own shape inference is enough to quantize them.
+            q.shape_inference.quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
+        if per_channel:
+            _upgrade_opset(pre, _PER_CHANNEL_OPSET)
         cache = _entropy_ranges(q, pre, Path(tmp), calibration) if method == "entropy" else None
         q.quantize_static(
             str(pre), str(out_path), _Reader(_input_name(pre), calibration) if cache is None else None,
@@ -111,6 +118,20 @@ def _static(q: Any, float_path: Path, out_path: Path, calibration: Sequence[np.n
             calibrate_method=methods[method], calibration_cache_path=cache,
             extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False},
         )
+
+
+_PER_CHANNEL_OPSET = 13  # DequantizeLinear's axis (per-channel scales) exists from opset 13
+
+
+def _upgrade_opset(path: Path, opset: int) -> None:
+    """Convert the model at ``path`` in place to ``opset`` when it is older (PP-OCR exports are 12)."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(path))
+    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if current < opset:
+        onnx.save(version_converter.convert_version(model, opset), str(path))
 
 
 def _fp16(float_path: Path, out_path: Path) -> None:

@@ -27,18 +27,20 @@ from edgeinfer.types import Frame, Geometry, TensorSpec
 
 if TYPE_CHECKING:
     from edgeinfer.model import Model, load
+    from edgeinfer.ocr import load_ocr
 
 __version__ = "0.1.0"
 __all__ = [
     "AcceleratorError", "ConfigError", "ConversionError", "EdgeInferError", "Frame", "Geometry",
     "InputError", "MissingDependencyError", "Model", "ModelError", "SinkError", "SourceError",
-    "TensorSpec", "draw", "load",
+    "TensorSpec", "draw", "load", "load_ocr",
 ]
 
 _LAZY = {
     "load": "edgeinfer.model",
     "Model": "edgeinfer.model",
     "draw": "edgeinfer.annotate",
+    "load_ocr": "edgeinfer.ocr",
 }
 
 

@@ -6,8 +6,8 @@ given::
     annotated = edgeinfer.draw(frame_bgr, model.predict(frame_bgr))
 
 Boxes get a colour per class (per track when tracked, with ``#id`` before the label) and a
-label with its score on a filled tab (rotated boxes are drawn as polygons); class maps are
-alpha-blended over the frame;
+label with its score on a filled tab (rotated boxes are drawn as polygons; instance masks are
+filled translucently in the box's colour); class maps are alpha-blended over the frame;
 classification, regression and raw results are written as lines of text on a dark panel in
 the top-left corner. Text size follows the frame size.
 """
@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     from edgeinfer.results import (
         Classification,
         Detections,
+        InstanceMasks,
         OrientedBoxes,
         Poses,
         RawResult,
         Regression,
         Result,
         Segmentation,
+        TextLines,
     )
 
 __all__ = ["MASK_ALPHA", "PALETTE_BGR", "color_for", "draw"]
@@ -162,6 +164,21 @@ def _draw_oriented_boxes(cv2: Any, canvas: np.ndarray, result: OrientedBoxes) ->
         _put_tab(cv2, canvas, text, (max(0, round(float(x))), max(0, round(float(y)))), color)
 
 
+def _draw_instance_masks(cv2: Any, canvas: np.ndarray, result: InstanceMasks) -> None:
+    if (result.frame_height, result.frame_width) != canvas.shape[:2]:
+        raise InputError(
+            f"The instance masks are for a {result.frame_width}x{result.frame_height} frame but this one "
+            f"is {canvas.shape[1]}x{canvas.shape[0]}; draw the result on the frame it was decoded for."
+        )
+    track_ids = [None] * len(result) if result.track_ids is None else result.track_ids.tolist()
+    for crop, (x, y), cid, track_id in zip(result.masks, result.mask_origins.tolist(), result.class_ids,
+                                           track_ids, strict=True):
+        color = np.asarray(color_for(int(cid) if track_id is None else int(track_id)), np.float32)
+        region = canvas[y : y + crop.shape[0], x : x + crop.shape[1]]  # a view: painted in place
+        region[crop] = np.clip(region[crop] * (1 - MASK_ALPHA) + color * MASK_ALPHA, 0, 255).astype(np.uint8)
+    _draw_detections(cv2, canvas, result)
+
+
 def _draw_classification(cv2: Any, canvas: np.ndarray, result: Classification) -> None:
     shown = zip(result.labels, result.scores, result.class_ids, strict=True)
     lines, colors = [], []
@@ -200,12 +217,20 @@ def _draw_raw(cv2: Any, canvas: np.ndarray, result: RawResult) -> None:
     _put_lines(cv2, canvas, [f"{name}: {list(np.shape(a))}" for name, a in result.outputs.items()])
 
 
+def _draw_ocr(cv2: Any, canvas: np.ndarray, result: TextLines) -> None:
+    from edgeinfer.overlay_text import draw_text_lines
+
+    draw_text_lines(cv2, canvas, result)
+
+
 _DRAWERS: dict[str, Callable[[Any, np.ndarray, Any], None]] = {
     "detection": _draw_detections,
+    "instance_segmentation": _draw_instance_masks,
     "pose": _draw_poses,
     "obb": _draw_oriented_boxes,
     "classification": _draw_classification,
     "segmentation": _draw_segmentation,
     "regression": _draw_regression,
     "raw": _draw_raw,
+    "ocr": _draw_ocr,
 }

@@ -7,8 +7,9 @@ no embedded card and no sidecar. Two sources are understood, tried in this order
   by the file's format (:meth:`edgeinfer.formats.ModelFile.ultralytics_metadata`;
   ``imgsz`` is height, width). Preprocessing is fixed by Ultralytics' convention: RGB,
   centred letterbox padded with 114, ``/255``, in the format's image layout (NCHW for
-  ONNX, NHWC for TFLite); outputs use the ``yolov8`` layout. Segmentation models become detection
-  cards: the boxes are decoded, instance masks are not (yet). OBB models become ``obb`` cards
+  ONNX, NHWC for TFLite); outputs use the ``yolov8`` layout. Segmentation models become
+  ``instance_segmentation`` cards (head plus mask prototypes,
+  :mod:`edgeinfer.postprocess.instance_seg`). OBB models become ``obb`` cards
   (rotated boxes, same ``yolov8`` decoder); pose models become ``pose`` cards with the
   metadata's ``kpt_shape``. Exports with
   NMS inside the graph (``nms=True``, end-to-end models) become ``raw`` cards. ONNX files
@@ -50,7 +51,7 @@ log = logging.getLogger("edgeinfer.card")
 _ULTRALYTICS_POSTPROCESS = {"score_threshold": 0.25, "iou_threshold": 0.7, "max_detections": 300}
 _IMAGENET_MEAN = (123.675, 116.28, 103.53)  # yolov5 classify: ImageNet mean/std in pixels
 _IMAGENET_STD = (58.395, 57.12, 57.375)
-_TASKS = {"detect": "detection", "segment": "detection", "classify": "classification", "obb": "obb",
+_TASKS = {"detect": "detection", "segment": "instance_segmentation", "classify": "classification", "obb": "obb",
           "pose": "pose"}
 
 
@@ -112,13 +113,11 @@ def ultralytics_card(meta: Mapping[str, Any], layout: str, label: str = "model")
     if card_task == "classification":
         preprocess.update(resize="center_crop", crop_fraction=1.0)
         data.update(task="classification", postprocess={"activation": "none"})
-    elif card_task in ("detection", "pose") and _nms_inside(meta):
+    elif card_task in ("detection", "instance_segmentation", "pose") and _nms_inside(meta):
         log.warning("%s: Ultralytics export with NMS inside the graph (nms=True or end-to-end); "
                     "its [batch, max_det, 6] output is not decoded, so the card says task raw", label)
-    elif card_task == "detection":
-        data.update(task="detection", postprocess={"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS})
-        if task == "segment":
-            log.info("%s: Ultralytics segmentation model: boxes are decoded, instance masks are not", label)
+    elif card_task in ("detection", "instance_segmentation"):
+        data.update(task=card_task, postprocess={"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS})
     elif card_task == "obb" and not _nms_inside(meta):
         data.update(task="obb", postprocess={"decoder": "yolov8", **_ULTRALYTICS_POSTPROCESS})
     elif card_task == "pose":

@@ -23,6 +23,7 @@ __all__ = [
     "ConversionInfo",
     "LetterboxSpec",
     "ModelCard",
+    "OcrSpec",
     "PostprocessSpec",
     "PreprocessSpec",
     "SsdAnchorsSpec",
@@ -143,6 +144,16 @@ class PostprocessSpec(_Strict):
     anchors: SsdAnchorsSpec | None = None
 
 
+class OcrSpec(_Strict):
+    """task ocr: the chain's model files (relative to the card's folder) and its character list."""
+
+    det: str
+    rec: str
+    cls: str | None = None
+    characters: tuple[str, ...] | None = None  # default: the recogniser's own metadata
+    characters_file: str | None = None  # one character per line, UTF-8
+
+
 # -- streaming (edgeinfer.streamer): stateful models over a continuous signal ------------
 
 class StateSpec(_Strict):
@@ -224,6 +235,7 @@ class ModelCard(_Strict):
     preprocess: PreprocessSpec = PreprocessSpec()
     postprocess: PostprocessSpec = PostprocessSpec()
     conversion: ConversionInfo | None = None
+    ocr: OcrSpec | None = None
     stream: StreamSpec | None = None
     origin: str | None = Field(None, exclude=True)
 

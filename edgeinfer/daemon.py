@@ -230,7 +230,9 @@ class Daemon:
         from edgeinfer.pipeline import Pipeline
         from edgeinfer.sources import open_source
 
-        if model is None:
+        if model is None and stream_config.model.suffix.lower() in (".yaml", ".yml"):
+            model = edgeinfer.load_ocr(stream_config.model, accelerator=stream_config.accelerator)  # an OCR card
+        elif model is None:
             model = edgeinfer.load(stream_config.model, accelerator=stream_config.accelerator,
                                    threads=stream_config.threads, card=stream_config.card)
         if stream_config.card_overrides:

@@ -71,6 +71,9 @@ def _check_model(stream: Any) -> str:
     if not path.is_file():
         raise ModelError(f"the model file {path} does not exist; fix the path (relative paths are taken "
                          "from the config file's folder)")
+    if path.suffix.lower() in (".yaml", ".yml"):  # an OCR card naming its three models
+        with edgeinfer.load_ocr(path, accelerator=stream.accelerator) as ocr:
+            return f"{path} loads ({ocr.accelerator}, task ocr)"
     model = edgeinfer.load(path, accelerator=stream.accelerator, threads=stream.threads, card=stream.card)
     try:
         if stream.card_overrides:

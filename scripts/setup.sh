@@ -51,3 +51,11 @@ if ! python -c "import silero_vad" 2>/dev/null; then
     echo "setup: installing silero-vad (no deps)"
     pip install -q --no-deps -c .ci/constraints.txt silero-vad
 fi
+# RapidOCR's wheel carries the PP-OCR models the OCR tests and bench use, and its pipeline is their
+# reference. It requires opencv-python, which would shadow opencv-python-headless: install it without
+# dependencies, and its other dependencies (pinned) explicitly.
+if ! python -c "import rapidocr_onnxruntime" 2>/dev/null; then
+    echo "setup: installing rapidocr-onnxruntime (without opencv-python)"
+    pip install -q -c .ci/constraints.txt pyclipper shapely six pillow pyyaml onnxruntime tqdm
+    pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+fi

@@ -206,7 +206,7 @@ def test_ultralytics_onnx_classify(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("task", "extra", "want_task", "want_decoder"), [
-    ("segment", {}, "detection", "yolov8"),
+    ("segment", {}, "instance_segmentation", "yolov8"),
     ("pose", {"kpt_shape": [17, 3]}, "pose", "yolov8"),
     ("obb", {}, "obb", "yolov8"),
     ("detect", {"args": {"batch": 1, "nms": True}}, "raw", None),  # NMS inside the graph

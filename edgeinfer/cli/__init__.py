@@ -21,6 +21,7 @@ __all__ = ["main"]
 
 COMMANDS = {
     "convert": "Convert a PyTorch, Keras or ONNX model to a checked, quantized TFLite/ONNX artifact.",
+    "distill": "Train a small student model on a teacher's outputs over unlabeled images.",
     "devices": "Show the accelerators found here and the plan each backend would use.",
     "card": "Show a model's effective model card and where it came from.",
     "predict": "Run a model on images and print (or save) the results.",

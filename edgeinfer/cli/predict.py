@@ -24,24 +24,28 @@ def summarize(result: dict[str, Any]) -> str:
     task = result.get("task")
     if task == "classification":
         return ", ".join(f"{t['label']} {t['score']:.2f}" for t in result["top"]) or "(nothing)"
-    if task in ("detection", "pose", "obb"):
+    if task in ("detection", "pose", "obb", "instance_segmentation"):
         items = [_box_summary(task, d) for d in result["detections"]]
         return f"{len(items)} found: " + "; ".join(items) if items else "nothing found"
     if task == "segmentation":
         return ", ".join(f"{k} {v:.1%}" for k, v in result["classes"].items())
     if task == "regression":
         return ", ".join(f"{v:.4g}" for v in result["values"])
+    if task == "ocr":
+        return " | ".join(f"{line['text']} ({line['score']:.2f})" for line in result["lines"]) or "no text found"
     return json.dumps(result.get("outputs", result))
 
 
 def _box_summary(task: str, d: dict[str, Any]) -> str:
-    """``label score [box]``, with the angle for obb and the keypoints shown for pose."""
+    """``label score [box]``, with the angle for obb, the keypoints for pose and the mask for seg."""
     if task == "obb":
         return (f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['rbox'][:4])}, "
                 f"{math.degrees(d['rbox'][4]):.0f}deg]")
     text = f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
     if task == "pose":
         text += f" {sum(k[2] >= 0.5 for k in d['keypoints'])}/{len(d['keypoints'])} keypoints"
+    if task == "instance_segmentation":
+        text += f" mask: {len(d['polygons'])} polygon(s)" if "polygons" in d else " mask: rle" if "rle" in d else ""
     return text
 
 
@@ -58,6 +62,9 @@ def _save_path(save: Path, image: str, many: bool) -> Path:
 @click.argument("images", nargs=-1, required=True)
 @click.option("--card", "card_path", type=click.Path(exists=True, dir_okay=False),
               help="Card YAML overriding the model's own.")
+@click.option("--ocr-rec", type=click.Path(exists=True, dir_okay=False),
+              help="OCR: MODEL is a text detector and this its recogniser (or give an OCR card YAML as MODEL).")
+@click.option("--ocr-cls", type=click.Path(exists=True, dir_okay=False), help="OCR: the angle classifier.")
 @click.option("--accelerator", default="auto", show_default=True, help="auto, or a name from `edgeinfer devices`.")
 @click.option("--save", type=click.Path(path_type=Path), help="Write annotated images: a file (one image) or a folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
@@ -70,7 +77,8 @@ def _save_path(save: Path, image: str, many: bool) -> Path:
               help="Video with --track: write each event's best crop and frame into this folder.")
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path),
               help="Video with --track: write an MP4 clip of each event (5 s before to 5 s after) into this folder.")
-def command(model: str, images: tuple[str, ...], card_path: str | None, accelerator: str,
+def command(model: str, images: tuple[str, ...], card_path: str | None, ocr_rec: str | None,
+            ocr_cls: str | None, accelerator: str,
             save: Path | None, as_json: bool, track: bool, tracker: str, zones: Path | None,
             snapshots: Path | None, clips: Path | None) -> None:
     """Run MODEL on IMAGE files and print one result per image; or on a video, camera or stream.
@@ -81,6 +89,7 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, accelera
     Examples:
       edgeinfer predict detector.tflite photo.jpg --save out.jpg
       edgeinfer predict detector.tflite video.mp4 --track --zones zones.yaml --save out.mp4
+      edgeinfer predict det.onnx page.png --ocr-rec rec.onnx --ocr-cls cls.onnx --save read.jpg
       edgeinfer predict silero_vad.onnx speech.wav --card silero_vad.yaml
     """
     import edgeinfer
@@ -93,9 +102,14 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, accelera
     if (track or zones or snapshots or clips) and not streams:
         raise click.UsageError("--track, --zones, --snapshots and --clips follow objects through a video, camera or "
                                "stream; give one (video.mp4, 0, rtsp://...) instead of images")
+    ocr = ocr_rec is not None or Path(model).suffix.lower() in (".yaml", ".yml")
+    if ocr and streams:
+        raise click.UsageError("OCR reads images: give image files instead of a video, camera or stream")
     failed = 0
-    with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
-        if loaded.card.stream is not None:  # a streaming model: the files are audio (edgeinfer.cli.predict_audio)
+    opened = edgeinfer.load_ocr(model, ocr_rec, ocr_cls, accelerator=accelerator) if ocr else \
+        edgeinfer.load(model, accelerator=accelerator, card=card_path)
+    with opened as loaded:
+        if not ocr and loaded.card.stream is not None:  # a streaming model: audio files (cli.predict_audio)
             from edgeinfer.cli.predict_audio import run_audio
 
             if run_audio(loaded, images, as_json=as_json):

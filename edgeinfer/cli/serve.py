@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
+
+if TYPE_CHECKING:
+    from edgeinfer.model import Model
 
 __all__ = ["command"]
 
@@ -53,8 +58,11 @@ def command(model: str, port: int, host: str, card_path: str | None, accelerator
     if not token and not _is_loopback(host):
         click.secho(f"warning: serving on {host} without a token: anyone on the network can use the model "
                     f"(set --token or {TOKEN_ENV})", fg="yellow", err=True)
-    with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
-        app = create_app(loaded, token=token or None, max_body_bytes=int(max_body_mb * 1024 * 1024),
+    ocr_card = Path(model).suffix.lower() in (".yaml", ".yml")  # an OCR card naming its three models
+    with (edgeinfer.load_ocr(model, accelerator=accelerator) if ocr_card
+          else edgeinfer.load(model, accelerator=accelerator, card=card_path)) as loaded:
+        # An OcrModel has what the server uses of a Model: predict(_batch), inputs, describe, name, accelerator.
+        app = create_app(cast("Model", loaded), token=token or None, max_body_bytes=int(max_body_mb * 1024 * 1024),
                          max_batch=max_batch, batch_wait_ms=batch_wait_ms,
                          max_pixels=int(max_megapixels * 1_000_000))
         shown = f"[{host}]" if ":" in host else host

@@ -21,6 +21,7 @@ import numpy as np
 from edgeinfer.errors import ConfigError
 from edgeinfer.postprocess.classification import decode_classification, top_k_classes
 from edgeinfer.postprocess.detection import decode_detection
+from edgeinfer.postprocess.instance_seg import check_instance_segmentation, decode_instance_segmentation
 from edgeinfer.postprocess.obb import check_obb, decode_obb
 from edgeinfer.postprocess.pose import check_pose, decode_pose
 from edgeinfer.postprocess.regression import decode_raw, decode_regression
@@ -55,13 +56,22 @@ TASK_DECODERS: dict[str, TaskDecoder] = {
     "raw": decode_raw,
     "pose": decode_pose,
     "obb": decode_obb,
+    "instance_segmentation": decode_instance_segmentation,
 }
+
+
+def _ocr_needs_load_ocr(card: ModelCard, output_specs: list[TensorSpec]) -> None:
+    raise ConfigError("task 'ocr' runs a detector, a recogniser and an optional angle classifier together: "
+                      "open them with edgeinfer.load_ocr(det, rec, cls) or load_ocr('ocr.yaml'), not edgeinfer.load")
+
 
 # Load-time checks: a card that cannot decode this model's outputs fails in
 # ``edgeinfer.load``, not at the first frame. A task without a check is not checked.
 TASK_CHECKS: dict[str, TaskCheck] = {
     "pose": check_pose,
     "obb": check_obb,
+    "ocr": _ocr_needs_load_ocr,
+    "instance_segmentation": check_instance_segmentation,
 }
 
 

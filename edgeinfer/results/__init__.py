@@ -23,13 +23,16 @@ from edgeinfer.results.core import (
     Regression,
     Segmentation,
 )
+from edgeinfer.results.masks import InstanceMasks
 from edgeinfer.results.obb import OrientedBoxes
 from edgeinfer.results.pose import COCO_KEYPOINTS, COCO_SKELETON, Poses
+from edgeinfer.results.text import TextLines
 
 __all__ = [
     "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "OrientedBoxes", "Poses", "RawResult", "Regression", "Result", "Segmentation",
-    "SpeechSegment", "StreamWindow",
+    "Classification", "Detections", "InstanceMasks", "OrientedBoxes", "Poses", "RawResult", "Regression",
+    "Result", "Segmentation", "SpeechSegment", "StreamWindow", "TextLines",
 ]
 
-Result: TypeAlias = Classification | Detections | OrientedBoxes | Poses | Segmentation | Regression | RawResult
+Result: TypeAlias = (Classification | Detections | InstanceMasks | OrientedBoxes | Poses | Segmentation | Regression
+                     | RawResult | TextLines)
