@@ -27,14 +27,17 @@ __all__ = [
     "PostprocessSpec",
     "PreprocessSpec",
     "SsdAnchorsSpec",
+    "StateSpec",
+    "StreamSpec",
     "Task",
+    "VadSpec",
     "parse",
     "validation_message",
 ]
 
 CARD_KEY = "edgeinfer"
 Task = Literal["classification", "detection", "segmentation", "regression", "raw",
-               "pose", "obb", "instance_segmentation", "ocr"]
+               "pose", "obb", "instance_segmentation", "ocr", "vad"]
 # Tasks whose results are boxes decoded by ``postprocess.decoder`` (Detections and its subclasses).
 BOX_TASKS = ("detection", "pose", "obb", "instance_segmentation")
 CardOrigin = str  # "argument", "embedded", "sidecar", "ultralytics", "tflite-metadata", "default"
@@ -151,6 +154,66 @@ class OcrSpec(_Strict):
     characters_file: str | None = None  # one character per line, UTF-8
 
 
+# -- streaming (edgeinfer.streamer): stateful models over a continuous signal ------------
+
+class StateSpec(_Strict):
+    """One state pair: ``output`` of one call feeds ``input`` of the next (``init`` at the start)."""
+
+    input: str
+    output: str
+    shape: tuple[int, ...]
+    dtype: Literal["float32", "float16", "int64", "int32", "int8", "uint8"] = "float32"
+    init: float = 0.0
+
+
+class VadSpec(_Strict):
+    """Speech segments from per-window speech probabilities (``edgeinfer.vad.VadSegmenter``).
+
+    Hysteresis: speech starts at ``threshold`` and ends below ``neg_threshold`` (default
+    ``threshold - 0.15``) held for ``min_silence_ms``; shorter segments than
+    ``min_speech_ms`` are dropped; kept ones are widened by ``speech_pad_ms`` each side.
+    """
+
+    output: str | None = None  # the probability output; default: the first non-state output
+    threshold: float = Field(0.5, gt=0.0, le=1.0)
+    neg_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    min_speech_ms: float = Field(250.0, ge=0.0)
+    min_silence_ms: float = Field(100.0, ge=0.0)
+    speech_pad_ms: float = Field(30.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> VadSpec:
+        if self.neg_threshold is not None and self.neg_threshold > self.threshold:
+            raise ValueError(f"neg_threshold {self.neg_threshold} is above threshold {self.threshold}: speech ends "
+                             "below neg_threshold, so give one at or under threshold (default threshold - 0.15)")
+        return self
+
+
+class StreamSpec(_Strict):
+    """How a model runs over a signal: windows of ``window`` samples every ``hop`` samples.
+
+    Each call gets ``context + window`` samples: the ``context`` samples before the window
+    (zeros at the start) then the window. ``constants`` are fixed inputs (a sample rate),
+    cast to the model input's dtype; ``state`` pairs carry outputs to inputs between calls.
+    """
+
+    input: str | None = None  # the signal input; default: the one input not a state or constant
+    sample_rate: int = Field(16000, gt=0)
+    window: int = Field(..., gt=0)
+    hop: int | None = Field(None, gt=0)  # default: window (no overlap)
+    context: int = Field(0, ge=0)
+    state: tuple[StateSpec, ...] = ()
+    constants: dict[str, float | int | list[float] | list[int]] = {}
+    vad: VadSpec = VadSpec()
+
+    @model_validator(mode="after")
+    def _hop_within_window(self) -> StreamSpec:
+        if self.hop is not None and self.hop > self.window:
+            raise ValueError(f"hop {self.hop} is longer than window {self.window}: samples between windows would be "
+                             "skipped; give a hop at most the window")
+        return self
+
+
 class ConversionInfo(_Strict):
     """Provenance written by the converters."""
 
@@ -173,6 +236,7 @@ class ModelCard(_Strict):
     postprocess: PostprocessSpec = PostprocessSpec()
     conversion: ConversionInfo | None = None
     ocr: OcrSpec | None = None
+    stream: StreamSpec | None = None
     origin: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -183,6 +247,8 @@ class ModelCard(_Strict):
             raise ValueError(
                 f"task {self.task!r} needs postprocess.decoder: one of yolov8, yolov5, ssd"
             )
+        if self.task == "vad" and self.stream is None:
+            raise ValueError("task 'vad' needs a stream: section (window, sample_rate, state); see the README")
         return self
 
     def label(self, class_id: int) -> str:

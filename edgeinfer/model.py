@@ -1,10 +1,9 @@
 """``edgeinfer.load()`` and :class:`Model`: one model on the best accelerator present.
 
-Loading validates the file in Python, asks :mod:`devices` for a plan with the backend's
-declared accelerators, tries each step in order (a delegate that fails falls back to the
-next one, with a warning kept in ``Model.plan``), and finds the model card. ``Model.run``
-checks and converts inputs (the backend quantizes them and dequantizes its outputs);
-``Model.predict`` adds preprocessing and decoding (:class:`edgeinfer.stages.ModelSteps`).
+Loading validates the file in Python, asks :mod:`devices` for a plan with the backend's declared accelerators,
+tries each step in order (a delegate that fails falls back to the next one, with a warning kept in
+``Model.plan``), and finds the model card. ``Model.run`` checks and converts inputs (the backend quantizes them
+and dequantizes its outputs); ``Model.predict`` adds preprocessing and decoding (:class:`edgeinfer.stages.ModelSteps`).
 """
 
 from __future__ import annotations
@@ -43,8 +42,7 @@ def load(model: ModelSource, *, accelerator: str = "auto", threads: int | None =
         accelerator: ``"auto"`` or a name from ``edgeinfer devices`` (``xnnpack``, ``gpu``,
             ``edgetpu``, ``cpu``; ``cuda``, ``tensorrt``, ``openvino`` ... for ONNX).
         threads: CPU threads for the interpreter; default from the board profile.
-        card: A :class:`~edgeinfer.card.ModelCard`, a mapping, or a path to a card YAML
-            that overrides the card embedded in the model.
+        card: A :class:`~edgeinfer.card.ModelCard`, a mapping, or a card YAML's path, over the embedded card.
 
     Returns:
         The loaded :class:`Model`; close it (or use ``with``) to free the interpreter.
@@ -162,10 +160,9 @@ class Model:
         """Run one inference on ready tensors.
 
         Args:
-            x: One array for single-input models, or a dict input name -> array. Arrays of
-                the input's own dtype pass through; float arrays fed to a quantized input
-                are quantized (by the backend) with its scale and zero point; other floats
-                and ints are cast when the cast is safe.
+            x: One array for single-input models, or a dict input name -> array. Arrays of the input's own
+                dtype pass through; float arrays fed to a quantized input are quantized (by the backend) with
+                its scale and zero point; other floats and ints are cast when the cast is safe.
             raw: Keep outputs in their native dtype instead of dequantizing to float32.
 
         Returns:
@@ -214,13 +211,12 @@ class Model:
     def replica(self, *, warm: bool = True) -> Model:
         """Open a second interpreter on the same model, accelerator, threads and card.
 
-        A ``Model`` runs one inference at a time; replicas run side by side (the pipeline's
-        ``workers`` uses them). Each holds its own interpreter memory; close it when done.
+        A ``Model`` runs one inference at a time; replicas (the pipeline's ``workers``) run side by side,
+        each with its own interpreter memory; close it when done.
 
         Args:
-            warm: Run one inference on zeros first (:meth:`warm`), so the first real frame
-                does not pay for the runtime's allocations (2.5x the steady latency for a
-                fresh ONNX Runtime session here).
+            warm: Run one inference on zeros first (:meth:`warm`), so the first real frame does not pay
+                for the runtime's allocations (2.5x the steady latency for a fresh ONNX Runtime session here).
 
         Raises:
             ModelError: this model was closed.
@@ -240,8 +236,8 @@ class Model:
     def warm(self) -> bool:
         """Run one inference on zeros (batch 1), so the first real frame does not pay for allocations.
 
-        It also shows that the model runs at all: a file that loads but fails in its first
-        inference raises here. Skipped when a dimension other than the batch is dynamic.
+        It shows that the model runs: a file that loads but fails in its first inference raises here.
+        Skipped when a dimension other than the batch is dynamic.
 
         Returns:
             True when the inference ran, False when it was skipped.
@@ -272,8 +268,8 @@ class Model:
             frame: A BGR ``uint8`` ``(H, W, 3)`` array, an image path, or encoded JPEG/PNG bytes.
 
         Returns:
-            The task's result (``Classification``, ``Detections``, ``Segmentation``,
-            ``Regression`` or ``RawResult``); ``result.to_dict()`` gives its JSON.
+            The task's result (``Classification``, ``Detections``, ``Segmentation``, ``Regression`` or
+            ``RawResult``); ``result.to_dict()`` gives its JSON.
 
         Raises:
             InputError: the frame cannot be decoded or has the wrong shape/dtype.
@@ -288,8 +284,7 @@ class Model:
               timestamp: float | None = None) -> Any:
         """``predict`` one frame of a sequence and give each detection a stable ``track_id``.
 
-        The tracker lives on the model (``reset_tracker()`` between videos); for a whole
-        source use ``model.stream(source, track=True)``.
+        The tracker lives on the model (``reset_tracker()`` between videos); for a source: ``stream(track=True)``.
 
         Args:
             frame: As for :meth:`predict`.
@@ -334,6 +329,12 @@ class Model:
         from edgeinfer.streaming import stream
 
         yield from stream(self, source, **options)
+
+    def streamer(self) -> Any:
+        """A new :class:`~edgeinfer.streamer.Streamer`, with its own state, as the card's ``stream:`` says."""
+        from edgeinfer.streamer import Streamer
+
+        return Streamer(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -2,14 +2,14 @@
 # Set up everything edgeinfer's demo and tests need on a fresh Linux machine with Python 3.10+:
 # Debian packages (mosquitto for the MQTT tests and demo, mosquitto-clients for mosquitto_sub,
 # qemu-user to run int8 models on an emulated AVX2-only CPU, wrk for the serving benchmark,
-# ffmpeg for ffprobe, which checks that event clips play),
+# ffmpeg for ffprobe, which checks that event clips play, espeak-ng to synthesise speech for the VAD tests),
 # a virtual environment in .venv,
 # the CPU build of torch first (pinned, so nothing pulls a CUDA build), then edgeinfer with
 # all extras under the constraints file. Safe to re-run: what is there is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(mosquitto mosquitto-clients openssl shellcheck chromium qemu-user wrk ffmpeg)
+apt_packages=(mosquitto mosquitto-clients openssl shellcheck chromium qemu-user wrk ffmpeg espeak-ng)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -43,6 +43,13 @@ if ! python -c "import edgeinfer, converters" 2>/dev/null || [ pyproject.toml -n
     echo "setup: installing edgeinfer[all] (a few minutes the first time)"
     pip install -q -c .ci/constraints.txt -e ".[all]"
     touch .venv/.edgeinfer-installed
+fi
+# silero-vad ships the ONNX VAD model the streaming tests run (edgeinfer/cards/silero_vad.yaml).
+# --no-deps: its only runtime needs (torch, packaging) are installed above; its extras would
+# pull a torchaudio that does not fit this torch.
+if ! python -c "import silero_vad" 2>/dev/null; then
+    echo "setup: installing silero-vad (no deps)"
+    pip install -q --no-deps -c .ci/constraints.txt silero-vad
 fi
 # RapidOCR's wheel carries the PP-OCR models the OCR tests and bench use, and its pipeline is their
 # reference. It requires opencv-python, which would shadow opencv-python-headless: install it without

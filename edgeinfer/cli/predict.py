@@ -83,11 +83,14 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, ocr_rec:
             snapshots: Path | None, clips: Path | None) -> None:
     """Run MODEL on IMAGE files and print one result per image; or on a video, camera or stream.
 
+    With a card that has a stream: section (task vad: silero-vad), the files are audio (WAV).
+
     \b
     Examples:
       edgeinfer predict detector.tflite photo.jpg --save out.jpg
       edgeinfer predict detector.tflite video.mp4 --track --zones zones.yaml --save out.mp4
       edgeinfer predict det.onnx page.png --ocr-rec rec.onnx --ocr-cls cls.onnx --save read.jpg
+      edgeinfer predict silero_vad.onnx speech.wav --card silero_vad.yaml
     """
     import edgeinfer
     from edgeinfer.cli.predict_video import is_stream, run_video
@@ -106,6 +109,12 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, ocr_rec:
     opened = edgeinfer.load_ocr(model, ocr_rec, ocr_cls, accelerator=accelerator) if ocr else \
         edgeinfer.load(model, accelerator=accelerator, card=card_path)
     with opened as loaded:
+        if not ocr and loaded.card.stream is not None:  # a streaming model: audio files (cli.predict_audio)
+            from edgeinfer.cli.predict_audio import run_audio
+
+            if run_audio(loaded, images, as_json=as_json):
+                sys.exit(65)
+            return
         if streams:
             run_video(loaded, streams[0], track=track, tracker=tracker, zones=zones, snapshots=snapshots,
                       clips=clips, save=save, as_json=as_json)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from edgeinfer.results.audio import SpeechSegment, StreamWindow
 from edgeinfer.results.core import (
     BOX_DECIMALS,
     FRACTION_DECIMALS,
@@ -30,7 +31,7 @@ from edgeinfer.results.text import TextLines
 __all__ = [
     "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
     "Classification", "Detections", "InstanceMasks", "OrientedBoxes", "Poses", "RawResult", "Regression",
-    "Result", "Segmentation", "TextLines",
+    "Result", "Segmentation", "SpeechSegment", "StreamWindow", "TextLines",
 ]
 
 Result: TypeAlias = (Classification | Detections | InstanceMasks | OrientedBoxes | Poses | Segmentation | Regression

@@ -1,0 +1,1 @@
+"""Model cards shipped with edgeinfer for models that other packages ship (``silero_vad.yaml``)."""
