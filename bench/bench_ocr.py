@@ -26,21 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 UNCLIP_RATIO = 1.5
 
 
-def _levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def run(quick: bool) -> list[dict[str, Any]]:
     """Run the benchmark; ``quick`` times fewer rounds."""
     import rapidocr_onnxruntime
 
     import edgeinfer
+    from edgeinfer.ocr import character_error_rate
 
     sys.path.insert(0, str(ROOT))
     from tests.ocr.images import make_images
@@ -59,7 +50,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
 
         ours_text, theirs_text = "\n".join(ours()), "\n".join(theirs())
         timed = interleaved_ms(ours, theirs, rounds=2 if quick else 6, per_round=1 if quick else 2, warmup=1)
-    cer = _levenshtein(ours_text, theirs_text) / max(len(theirs_text), 1)
+    cer = character_error_rate(ours_text, theirs_text)
     return [
         row("OCR end to end, 3 images (page, photo label, upside-down receipt), vs RapidOCR pipeline, same models",
             timed.candidate_ms, "ms", timed.baseline_ms, "<= 1.0x", timed.ratio <= 1.0, ratio=timed.ratio,

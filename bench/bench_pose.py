@@ -20,15 +20,12 @@ Run: ``python bench/bench_pose.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import CACHE, interleaved_ms, row
+from common import CACHE, interleaved_ms, row, yolo_stand_in_onnx
 
 import edgeinfer
 from edgeinfer.card import parse
@@ -70,44 +67,11 @@ def synthetic_head(seed: int = 0) -> np.ndarray:
 def stand_in_onnx() -> tuple[Path, float]:
     """Export (once) a YOLO-like CNN with the pose output shape at 640; returns its path and GFLOPs."""
     import torch
-    from torch import nn
 
-    def block(c_in: int, c_out: int, stride: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.SiLU())
+    def finish(out: torch.Tensor) -> torch.Tensor:  # only the shapes and the compute matter here
+        return torch.cat([out[:, :5].sigmoid() * SIZE, out[:, 5:]], 1)
 
-    class StandIn(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.p3 = nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 64, 2), block(64, 64, 1))
-            self.p4 = nn.Sequential(block(64, 128, 2), block(128, 128, 1))
-            self.p5 = nn.Sequential(block(128, 256, 2), block(256, 256, 1))
-            self.heads = nn.ModuleList(nn.Sequential(block(c, 64, 1), nn.Conv2d(64, CHANNELS, 1))
-                                       for c in (64, 128, 256))
-
-        def forward(self, x: Any) -> Any:
-            p3 = self.p3(x)
-            p4 = self.p4(p3)
-            p5 = self.p5(p4)
-            out = torch.cat([h(p).flatten(2) for h, p in zip(self.heads, (p3, p4, p5), strict=True)], 2)
-            return torch.cat([out[:, :5].sigmoid() * SIZE, out[:, 5:]], 1)
-
-    torch.manual_seed(0)
-    net = StandIn().eval()
-    macs: list[float] = []  # multiply-accumulates of each convolution, counted on one forward pass
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d):
-            per_output = module.in_channels * module.kernel_size[0] * module.kernel_size[1] / module.groups
-            module.register_forward_hook(lambda _m, _i, out, k=per_output: macs.append(out.numel() * k))
-    with torch.no_grad():
-        net(torch.zeros(1, 3, SIZE, SIZE))
-    path = CACHE / "pose" / "pose_stand_in_640.onnx"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, (torch.zeros(1, 3, SIZE, SIZE),), str(path), dynamo=True, external_data=False,
-                              input_names=["images"], output_names=["output0"])
-    return path, 2 * sum(macs) / 1e9
+    return yolo_stand_in_onnx(CACHE / "pose" / "pose_stand_in_640.onnx", CHANNELS, finish, SIZE)
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,3 +58,59 @@ def interleaved_ms(candidate: Callable[[], object], baseline: Callable[[], objec
             times[which].extend(block[which])
         ratios.append(float(np.median(block[0]) / np.median(block[1])))
     return Interleaved(float(np.median(times[0])), float(np.median(times[1])), ratios)
+
+
+def yolo_stand_in_onnx(path: Path, head_channels: int, finish: Callable[[Any], Any],
+                       size: int = 640) -> tuple[Path, float]:
+    """Export (once, to ``path``) a YOLO-like CNN: strides 8/16/32, one head per stride.
+
+    Args:
+        path: Where the ONNX file is cached; reused when it exists.
+        head_channels: Channels of each head (the output's channel axis).
+        finish: Torch ops on the concatenated ``[1, head_channels, anchors]`` tensor (activations).
+        size: Square input size.
+
+    Returns:
+        The path and the network's GFLOPs (2 x multiply-accumulates, counted on one forward pass).
+    """
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+    from torch import nn
+
+    def block(c_in: int, c_out: int, stride: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.SiLU())
+
+    class StandIn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p3 = nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 64, 2), block(64, 64, 1))
+            self.p4 = nn.Sequential(block(64, 128, 2), block(128, 128, 1))
+            self.p5 = nn.Sequential(block(128, 256, 2), block(256, 256, 1))
+            self.heads = nn.ModuleList(nn.Sequential(block(c, 64, 1), nn.Conv2d(64, head_channels, 1))
+                                       for c in (64, 128, 256))
+
+        def forward(self, x: Any) -> Any:
+            p3 = self.p3(x)
+            p4 = self.p4(p3)
+            p5 = self.p5(p4)
+            return finish(torch.cat([h(p).flatten(2) for h, p in zip(self.heads, (p3, p4, p5), strict=True)], 2))
+
+    torch.manual_seed(0)
+    net = StandIn().eval()
+    macs: list[float] = []
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels * module.kernel_size[0] * module.kernel_size[1] / module.groups
+            module.register_forward_hook(lambda _m, _i, out, k=per_output: macs.append(out.numel() * k))
+    with torch.no_grad():
+        net(torch.zeros(1, 3, size, size))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (torch.zeros(1, 3, size, size),), str(path), dynamo=True, external_data=False,
+                              input_names=["images"], output_names=["output0"])
+    return path, 2 * sum(macs) / 1e9

@@ -20,7 +20,7 @@ from edgeinfer.card import PreprocessSpec
 from edgeinfer.errors import ConversionError
 from edgeinfer.types import TensorSpec
 
-__all__ = ["IMAGE_SUFFIXES", "load_calibration", "progress", "random_inputs"]
+__all__ = ["IMAGE_SUFFIXES", "image_files", "load_calibration", "progress", "random_inputs"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 SEED = 0
@@ -36,7 +36,8 @@ def progress(items: Sequence[Any], description: str) -> Iterable[Any]:
                  disable=not console.is_terminal)
 
 
-def _image_files(where: str | Path) -> list[Path]:
+def image_files(where: str | Path) -> list[Path]:
+    """The image files at ``where`` (a file, a folder searched recursively, or a glob), sorted; may be empty."""
     path = Path(where)
     if path.is_dir():
         files = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
@@ -45,11 +46,16 @@ def _image_files(where: str | Path) -> list[Path]:
     else:
         files = [Path(p) for p in glob.glob(str(where), recursive=True)
                  if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files)
+
+
+def _calibration_files(where: str | Path) -> list[Path]:
+    files = image_files(where)
     if not files:
         raise ConversionError(
             f"No calibration images found at {str(where)!r} (looked for {', '.join(IMAGE_SUFFIXES)})"
         )
-    return sorted(files)
+    return files
 
 
 def _sample(items: list[Any], size: int, seed: int) -> list[Any]:
@@ -70,7 +76,7 @@ def _from_images(where: str | Path, preprocess: PreprocessSpec, *, input_shape: 
     spec = preprocess.model_copy(update={"layout": layout or preprocess.layout})
     pre = build_preprocessor(spec, TensorSpec("input", (1, *input_shape[1:]), np.dtype(np.float32)))
     samples = []
-    for file in progress(_sample(_image_files(where), size, seed), "calibration images"):
+    for file in progress(_sample(_calibration_files(where), size, seed), "calibration images"):
         frame = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if frame is None:
             raise ConversionError(f"Calibration image {file} cannot be read; remove it or fix it")

@@ -9,7 +9,6 @@ NCHW float32 as PyTorch expects.
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.calibration import IMAGE_SUFFIXES
+from converters.calibration import IMAGE_SUFFIXES, image_files
 from edgeinfer.card import ModelCard, parse
 from edgeinfer.errors import ConfigError, ModelError
 from edgeinfer.types import TensorSpec
@@ -28,17 +27,11 @@ Progress = Callable[[Sequence[Any], str], Any]
 
 
 def _image_files(where: str | Path) -> list[Path]:
-    path = Path(where)
-    if path.is_dir():
-        files = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-    elif path.is_file():
-        files = [path]
-    else:
-        files = [Path(p) for p in glob.glob(str(where), recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+    files = image_files(where)
     if not files:
         raise ConfigError(f"images={str(where)!r}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}); "
                           "pass a folder or glob of unlabeled images, a list of paths or an array of frames")
-    return sorted(files)
+    return files
 
 
 def image_items(images: Any) -> list[Any]:

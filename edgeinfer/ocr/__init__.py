@@ -14,5 +14,8 @@ from edgeinfer.ocr.chain import OcrModel, OcrOptions
 from edgeinfer.ocr.ctc import CtcVocabulary
 from edgeinfer.ocr.db import DbOptions
 from edgeinfer.ocr.load import load_ocr
+from edgeinfer.ocr.metrics import character_error_rate, edit_distance
 
-__all__ = ["CtcVocabulary", "DbOptions", "OcrModel", "OcrOptions", "load_ocr"]
+__all__ = [
+    "CtcVocabulary", "DbOptions", "OcrModel", "OcrOptions", "character_error_rate", "edit_distance", "load_ocr",
+]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgeinfer.ocr.metrics import character_error_rate, edit_distance
 from tests.ocr.images import make_images
 
 rapidocr = pytest.importorskip("rapidocr_onnxruntime", reason="pip install --no-deps rapidocr-onnxruntime==1.4.4")
@@ -58,20 +59,10 @@ def ocr_float() -> Any:
         yield ocr
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions of one character)."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def cer(hypothesis: str, reference: str) -> float:
     """Character error rate of ``hypothesis`` against ``reference`` (0 = identical)."""
-    return levenshtein(hypothesis, reference) / max(len(reference), 1)
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "ab") == 2  # the metric itself
+    return character_error_rate(hypothesis, reference)
 
 
 @pytest.fixture(scope="session")
