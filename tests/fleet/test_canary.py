@@ -130,3 +130,15 @@ def test_canary_first_then_the_group_and_a_bad_model_stops_at_the_canaries(
     docs, _ = collect(fleet["ops"], [group_topic(GROUP), previous_topic(GROUP)], 0.5)
     assert group_topic(GROUP) not in docs  # back to before v1: no group document
     assert docs[previous_topic(GROUP)]["desired"]["version"] == "v1"  # a second rollback would restore v1
+
+
+def test_a_canary_push_needs_a_group_whose_devices_reported(tmp_path: Path, mosquitto: Any) -> None:
+    from edgeinfer.errors import ConfigError
+
+    keys = keygen(tmp_path / "keys")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(onnx_cnn_bytes(seed=41))
+    args = [str(model), "--key", str(keys[0]), "--broker", f"{mosquitto.host}:{mosquitto.port}", "--canary", "1"]
+    lonely = CliRunner().invoke(main, ["push", *args, "--group", "nobody-here"])
+    assert isinstance(lonely.exception, ConfigError) and "no device of group 'nobody-here'" in str(lonely.exception)
+    assert CliRunner().invoke(main, ["push", *args, "--device", "d"]).exit_code == 2  # --canary needs --group
