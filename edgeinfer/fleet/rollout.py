@@ -6,7 +6,8 @@ new version ``running`` (the device's health-gated switch reports that only afte
 ``watch_s``), then sets the group's document for the rest. When a canary reports
 ``rolled_back`` or ``failed``, or does not report in time, the rollout stops there: the
 canaries get their previous per-device documents back (none: cleared, so they follow the
-group's unchanged document again) and the group's document is never touched.
+group's unchanged document again) and the group's document is never touched. Devices
+that follow a document of their own (it wins over the group's) are left out (``pinned``).
 
 The record of each rollout is retained on ``edgeinfer/fleet/rollouts/{id}``; the group's
 document before a push is retained on ``edgeinfer/fleet/{group}/desired/previous``, which
@@ -169,10 +170,17 @@ class Rollout:
         if not devices:
             raise ConfigError(f"no device of group {group!r} has reported on edgeinfer/+/reported; a canary "
                               "rollout needs the group's devices (push without --canary to set the desired state)")
+        pinned = [d for d in devices if previous_devices[d]]  # their own document wins over the group's
+        devices = [d for d in devices if d not in pinned]
+        if not devices:
+            raise ConfigError(f"every device of group {group!r} follows its own desired document "
+                              f"({', '.join(pinned)}); clear edgeinfer/{{device_id}}/desired to let them follow "
+                              "the group")
         canaries = pick_canaries(devices, canary)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", f"{group}-{doc['version']}")
         self.record: dict[str, Any] = {
             "id": safe, "group": group, "version": doc["version"], "canary": canary, "devices": devices,
+            "pinned": pinned,
             "canaries": canaries, "phase": "canary", "result": None, "reason": None, "published": [],
             "previous": {"group": previous_group, "devices": previous_devices}, "states": {},
             "started": time.time(), "updated": time.time(),

@@ -142,3 +142,13 @@ def test_a_canary_push_needs_a_group_whose_devices_reported(tmp_path: Path, mosq
     lonely = CliRunner().invoke(main, ["push", *args, "--group", "nobody-here"])
     assert isinstance(lonely.exception, ConfigError) and "no device of group 'nobody-here'" in str(lonely.exception)
     assert CliRunner().invoke(main, ["push", *args, "--device", "d"]).exit_code == 2  # --canary needs --group
+    ops = BrokerClient(mosquitto.host, mosquitto.port)
+    try:  # a device that follows its own document is not the group's to roll out to
+        ops.publish(reported_topic("pin-1"), json.dumps({"device_id": "pin-1", "groups": ["pin-g"]}), retain=True)
+        ops.publish(desired_topic("pin-1"), json.dumps({"version": "mine", "streams": {}}), retain=True)
+        pinned = CliRunner().invoke(main, ["push", *args, "--group", "pin-g"])
+        assert isinstance(pinned.exception, ConfigError) and "(pin-1)" in str(pinned.exception)
+    finally:
+        for topic in (reported_topic("pin-1"), desired_topic("pin-1")):
+            ops.publish(topic, b"", retain=True)
+        ops.close()
