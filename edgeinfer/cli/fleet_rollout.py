@@ -44,12 +44,15 @@ def canary_push(client: Any, group: str, doc: dict[str, Any], canary: str, wait_
 
     if as_json:
         return Rollout(client, group, doc, canary, wait_s=wait_s, discover_s=discover_s).run()
-    live = Live(console=make_console(), auto_refresh=False)
+    console = make_console()
+    live = Live(console=console, auto_refresh=False)
     with live:
         rollout = Rollout(client, group, doc, canary, wait_s=wait_s, discover_s=discover_s,
                           on_progress=lambda record, reports: live.update(states_table(record, reports), refresh=True))
         record = rollout.run()
         live.update(states_table(record, rollout.reports()), refresh=True)
+    if not console.is_terminal:
+        console.line()  # Live ends its last line only on a terminal
     return record
 
 

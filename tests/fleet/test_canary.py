@@ -108,7 +108,7 @@ def test_canary_first_then_the_group_and_a_bad_model_stops_at_the_canaries(
     result = push(fleet, bad, "--canary", "2", "--version", "v2", "--wait-s", "20")
     assert result.exit_code == 1
     assert "rollout canary-g-v2 stopped" in result.output and "cam-1: failed" in result.output
-    assert "group canary-g was not changed" in result.output
+    assert "group canary-g was not changed" in result.output and "2/3" in result.output  # the live table
     switched = [d for d, _ in fleet["calls"][calls_before:]]
     assert sorted(switched) == ["cam-1", "cam-2"]  # cam-3 never tried the bad model
     assert json.loads(group_docs.payloads()[-1])["version"] == "v1"  # the group's document was never touched
