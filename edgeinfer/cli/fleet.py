@@ -1,4 +1,4 @@
-"""``edgeinfer fleet keygen|push|ls``: roll models out to devices through the MQTT broker."""
+"""``edgeinfer fleet keygen|push|ls|status|rollback``: roll models out to devices through the MQTT broker."""
 
 from __future__ import annotations
 
