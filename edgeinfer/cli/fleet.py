@@ -1,4 +1,4 @@
-"""``edgeinfer fleet keygen|push|ls``: roll models out to devices through the MQTT broker."""
+"""``edgeinfer fleet keygen|push|ls|status|rollback``: roll models out to devices through the MQTT broker."""
 
 from __future__ import annotations
 
@@ -89,10 +89,11 @@ def _shas(report: dict[str, Any]) -> str:
 @click.option("--card", "card_json", default="{}", help="Card overrides as JSON, e.g. '{\"labels\": [...]}'.")
 @click.option("--chunk-kb", default=128, show_default=True, type=click.IntRange(1, 65536), help="Chunk size.")
 @click.option("--wait-s", type=click.FloatRange(min=0), help="How long to wait for reports (default watch-s + 60).")
+@click.option("--canary", help="With --group: first this share (10%) or number (2) of its devices, then the rest.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def push_cmd(model: str, group: str | None, device: str | None, key_path: str, broker: str, stream: str,
              version: str | None, watch_s: float, max_error_rate: float, min_fps_ratio: float, card_json: str,
-             chunk_kb: int, wait_s: float | None, as_json: bool) -> None:
+             chunk_kb: int, wait_s: float | None, canary: str | None, as_json: bool) -> None:
     """Upload MODEL (signed, in chunks), set the desired state, and wait for the devices' reports."""
     from edgeinfer.fleet.desired import desired_topic, group_topic
     from edgeinfer.fleet.signing import load_private_key
@@ -100,6 +101,8 @@ def push_cmd(model: str, group: str | None, device: str | None, key_path: str, b
 
     if (group is None) == (device is None):
         raise click.UsageError("give exactly one of --group G or --device D")
+    if canary is not None and group is None:
+        raise click.UsageError("--canary needs --group G")
     try:
         card = json.loads(card_json)
     except ValueError as exc:
@@ -114,6 +117,11 @@ def push_cmd(model: str, group: str | None, device: str | None, key_path: str, b
         doc = {"version": version, "watch_s": watch_s, "max_error_rate": max_error_rate,
                "min_fps_ratio": min_fps_ratio,
                "streams": {stream: {"sha256": manifest.sha256, "size": manifest.size, "card": card}}}
+        wait = watch_s + 60 if wait_s is None else wait_s
+        if canary is not None and group is not None:
+            return _canary(client, group, doc, canary, wait, manifest, as_json)
+        if group is not None:
+            _keep_previous(client, group)
         client.publish(group_topic(group) if group else desired_topic(str(device)), json.dumps(doc), retain=True)
         mine = _wait(reports, lock, group, device, version, watch_s + 60 if wait_s is None else wait_s)
     finally:
@@ -131,6 +139,35 @@ def push_cmd(model: str, group: str | None, device: str | None, key_path: str, b
         _table(f"version {version}", ["device", "state", "models", "reason"],
                [[r["device_id"], r.get("state", "?"), _shas(r), r.get("reason") or ""] for r in mine])
     if not ok:
+        raise SystemExit(1)
+
+
+def _keep_previous(client: Any, group: str) -> None:
+    """Retain the group's desired document on .../desired/previous before it is replaced."""
+    from edgeinfer.fleet.desired import group_topic
+    from edgeinfer.fleet.rollout import collect, previous_topic
+
+    docs, lock = collect(client, [group_topic(group)], 0.5)
+    client.unsubscribe(group_topic(group))
+    with lock:
+        client.publish(previous_topic(group), json.dumps({"desired": docs.get(group_topic(group)),
+                                                          "timestamp": time.time()}), retain=True)
+
+
+def _canary(client: Any, group: str, doc: dict[str, Any], canary: str, wait_s: float, manifest: Any,
+            as_json: bool) -> None:
+    from edgeinfer.cli.fleet_rollout import canary_push
+
+    record = canary_push(client, group, doc, canary, wait_s, 1.0, as_json)
+    record = {**record, "sha256": manifest.sha256, "bytes": manifest.size, "chunks": len(manifest.chunks)}
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    elif record["result"] == "done":
+        click.echo(f"rollout {record['id']}: canaries {', '.join(record['canaries'])} ran "
+                   f"{record['version']}; group {group} ({len(record['devices'])} devices) follows it")
+    else:
+        click.secho(f"rollout {record['id']} stopped: {record['reason']}", fg="red", err=True)
+    if record["result"] != "done":
         raise SystemExit(1)
 
 
@@ -178,3 +215,13 @@ def ls_cmd(broker: str, wait_s: float, as_json: bool) -> None:
         click.echo(json.dumps(list(devices.values()), indent=2))
     else:
         _table("fleet", ["device", "groups", "version", "state", "models", "fps", "last seen", "reason"], rows)
+
+
+def _register() -> None:
+    from edgeinfer.cli.fleet_rollout import rollback_cmd, status_cmd
+
+    command.add_command(status_cmd)
+    command.add_command(rollback_cmd)
+
+
+_register()

@@ -1,4 +1,4 @@
-"""Fleets: roll models out to many devices through the MQTT broker (issue #16, first part).
+"""Fleets: roll models out to many devices through the MQTT broker (issue #16).
 
 - :mod:`edgeinfer.fleet.signing`: Ed25519 keys, signatures of artifacts.
 - :mod:`edgeinfer.fleet.transfer`: signed manifests and chunks over MQTT, resumable.
@@ -6,6 +6,8 @@
 - :mod:`edgeinfer.fleet.agent`: the device side that converges on the desired state.
 - :mod:`edgeinfer.fleet.switch`: the daemon's health-gated switch with rollback.
 - :mod:`edgeinfer.fleet.broker`: a plain MQTT client for the dev-machine commands.
+- :mod:`edgeinfer.fleet.rollout`: canary rollouts, their records, group rollback.
+- :mod:`edgeinfer.fleet.acl`: a mosquitto ACL for the fleet's topics.
 """
 
 from edgeinfer.fleet.agent import FleetAgent

@@ -93,6 +93,7 @@ class FleetAgent:
         """Subscribe and start converging on a background thread."""
         for topic in self.topics:
             self.client.subscribe(topic, self._on_desired)
+        self.publish()  # the device and its groups are known before any desired document (fleet push --canary)
         self._thread = threading.Thread(target=self._run, name="edgeinfer-fleet", daemon=True)
         self._thread.start()
 

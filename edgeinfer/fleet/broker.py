@@ -7,6 +7,7 @@ It offers the same ``publish_raw`` / ``subscribe`` as the daemon's MQTT sink
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -39,18 +40,24 @@ class BrokerClient:
         port: Broker port.
         client_id: MQTT client id (random when empty).
         timeout_s: How long to wait for the connection.
+        username: MQTT user (default: ``EDGEINFER_MQTT_USERNAME``, when set).
+        password: Its password (default: ``EDGEINFER_MQTT_PASSWORD``).
 
     Raises:
         SinkError: the broker cannot be reached or refused the connection.
     """
 
-    def __init__(self, host: str, port: int, *, client_id: str = "", timeout_s: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, *, client_id: str = "", timeout_s: float = 10.0,
+                 username: str | None = None, password: str | None = None) -> None:
         import paho.mqtt.client as paho
 
         self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
         self._connected = threading.Event()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"edgeinfer-fleet-{uuid.uuid4().hex[:8]}")
+        username = username or os.environ.get("EDGEINFER_MQTT_USERNAME")
+        if username:
+            self.client.username_pw_set(username, password or os.environ.get("EDGEINFER_MQTT_PASSWORD"))
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self._connected.clear()
         try:
