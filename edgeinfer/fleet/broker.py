@@ -7,6 +7,7 @@ It offers the same ``publish_raw`` / ``subscribe`` as the daemon's MQTT sink
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -87,12 +88,18 @@ class BrokerClient:
         Raises:
             SinkError: not acknowledged in time.
         """
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
         deadline = time.monotonic() + timeout_s
-        while not info.is_published():
+        while True:  # a session that dropped (paho reconnects by itself) is waited for, then tried again
+            self._connected.wait(max(0.0, deadline - time.monotonic()))
+            info = self.client.publish(topic, payload, qos=1, retain=retain)
+            while info.rc == 0 and not info.is_published() and time.monotonic() < deadline:
+                with contextlib.suppress(RuntimeError):  # raised when the session drops while waiting
+                    info.wait_for_publish(0.5)
+            if info.is_published():
+                return
             if time.monotonic() > deadline:
                 raise SinkError(f"the broker did not acknowledge {topic} in {timeout_s:g} s")
-            info.wait_for_publish(0.5)
+            time.sleep(0.05)
 
     def publish_raw(self, topic: str, payload: bytes | str, *, retain: bool = False) -> bool:
         """Publish without waiting (the daemon sink's signature); False when not connected."""
