@@ -17,8 +17,9 @@ from click.testing import CliRunner
 
 import edgeinfer
 from edgeinfer.card import write
+from edgeinfer.card_schema import parse
 from edgeinfer.cli import cli
-from edgeinfer.errors import InputError
+from edgeinfer.errors import ConfigError, InputError
 from edgeinfer.results import Classification, Embedding, cosine
 
 torch = pytest.importorskip("torch")
@@ -183,6 +184,13 @@ def test_long_text_is_truncated_with_one_warning(setup: Setup, caplog: pytest.Lo
 def test_text_without_tokenizer_names_the_fix(setup: Setup) -> None:
     card = {"task": "classification", "labels": ["sport", "weather"]}
     with edgeinfer.load(setup.fixed, card=card) as model, pytest.raises(InputError, match="tokenizer:"):
+        model.predict("the team won")
+    with edgeinfer.load(setup.fixed) as model, pytest.raises(InputError, match="takes a str"):
+        model.predict(np.zeros((1, MAX_LENGTH), np.int64))
+    with pytest.raises(ConfigError, match="exactly one"):
+        parse({"task": "classification", "tokenizer": {"json": setup.tokenizer_json, "file": "tok.json"}})
+    wrong = {"tokenizer": {"json": setup.tokenizer_json, "input_ids": "ids"}}
+    with edgeinfer.load(setup.fixed, card=wrong) as model, pytest.raises(ConfigError, match="not an input"):
         model.predict("the team won")
 
 
