@@ -97,8 +97,19 @@ class TextInput:
     def __call__(self, item: str, out: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Tokenize one text: ``({input name: (1, L) array}, attention mask (1, L))``."""
         del out  # the feeds are several arrays; the ring buffer does not hold them
-        feeds, masks = self.batch([item], 1)
-        return feeds, masks[0]
+        encoding = self.tokenizer.encode(item)
+        if encoding.overflowing:
+            self._warn()
+        feeds = {name: np.array((getattr(encoding, ATTRIBUTES[role]),), self.specs[name].dtype)
+                 for role, name in self.roles.items()}
+        mask = feeds.get(self.roles.get("attention_mask", ""))
+        return feeds, mask if mask is not None else np.array((encoding.attention_mask,), np.int64)
+
+    def _warn(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("a text is longer than tokenizer.max_length %s tokens: truncated (said once per model); "
+                        "raise max_length in the card if the model takes longer texts", self.truncate_at)
 
     def batch(self, items: Sequence[str], rows: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
         """Tokenize texts together into ``rows`` rows (rows past the texts are padding).
@@ -110,9 +121,7 @@ class TextInput:
         encodings = [self.tokenizer.encode(t) for t in items] if len(items) <= SERIAL_ENCODE \
             else self.tokenizer.encode_batch(list(items))
         if not self._warned and any(e.overflowing for e in encodings):
-            self._warned = True
-            log.warning("a text is longer than tokenizer.max_length %s tokens: truncated (said once per model); "
-                        "raise max_length in the card if the model takes longer texts", self.truncate_at)
+            self._warn()
         # Each read of an Encoding's field copies it out of Rust into a new list: read each once.
         values = {role: [getattr(e, ATTRIBUTES[role]) for e in encodings] for role in self.wanted}
         width = max(map(len, values["input_ids"]))  # the tokenizer pads to a fixed length; longest: here
