@@ -22,7 +22,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SUITES = ["bench_runtime", "bench_preprocess", "bench_pipeline", "bench_mqtt", "bench_serve", "bench_int8_cpus",
-          "bench_events", "bench_obb", "bench_pose", "bench_distill", "bench_ocr", "bench_seg", "bench_stream"]
+          "bench_events", "bench_obb", "bench_pose", "bench_distill", "bench_ocr", "bench_seg", "bench_stream",
+          "bench_text"]
 PACKAGES = ["edgeinfer", "numpy", "ai-edge-litert", "onnxruntime", "opencv-python-headless", "paho-mqtt",
             "torch", "tensorflow"]
 

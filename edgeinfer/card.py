@@ -28,6 +28,7 @@ from edgeinfer.card_schema import (
     PreprocessSpec,
     parse,
     validation_message,
+    with_tokenizer_file,
 )
 from edgeinfer.errors import ConfigError, ModelError
 from edgeinfer.formats import open_model_file
@@ -88,7 +89,7 @@ def find(model_file: ModelFile, card: ModelCard | Mapping[str, Any] | str | Path
         return _card_from_argument(card)
     embedded = model_file.metadata().get(CARD_KEY)
     if embedded is not None:
-        return parse(embedded, origin="embedded")
+        return with_tokenizer_file(parse(embedded, origin="embedded"), model_file.path and model_file.path.parent)
     sidecar = _find_sidecar(model_file.path)
     if sidecar is not None:
         return _parse_file(sidecar, "sidecar")

@@ -30,6 +30,7 @@ __all__ = [
     "StateSpec",
     "StreamSpec",
     "Task",
+    "TokenizerSpec",
     "VadSpec",
     "parse",
     "validation_message",
@@ -37,7 +38,7 @@ __all__ = [
 
 CARD_KEY = "edgeinfer"
 Task = Literal["classification", "detection", "segmentation", "regression", "raw",
-               "pose", "obb", "instance_segmentation", "ocr", "vad"]
+               "pose", "obb", "instance_segmentation", "ocr", "vad", "embedding"]
 # Tasks whose results are boxes decoded by ``postprocess.decoder`` (Detections and its subclasses).
 BOX_TASKS = ("detection", "pose", "obb", "instance_segmentation")
 CardOrigin = str  # "argument", "embedded", "sidecar", "ultralytics", "tflite-metadata", "default"
@@ -214,6 +215,30 @@ class StreamSpec(_Strict):
         return self
 
 
+# -- text input (edgeinfer.preprocess.text): a Hugging Face tokenizers JSON, embedded or a sidecar --
+
+class TokenizerSpec(_Strict):
+    """How text becomes token ids: ``json`` (a ``tokenizers`` JSON) or ``file`` (relative to the card/model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True)
+    json_: str | None = Field(None, alias="json")
+    file: str | None = None
+    max_length: int = Field(128, gt=0)
+    padding: Literal["max_length", "longest"] = "max_length"
+    truncation: bool = True
+    input_ids: str | None = None  # input names; default: found by name among the model's inputs
+    attention_mask: str | None = None
+    token_type_ids: str | None = None
+    pooling: Literal["mean", "cls"] = "mean"  # task embedding, when the model gives per-token vectors
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TokenizerSpec:
+        if (self.json_ is None) == (self.file is None):
+            raise ValueError("give the tokenizer as json (a tokenizers JSON string) or file (a tokenizer.json "
+                             "path relative to the card), exactly one")
+        return self
+
+
 class ConversionInfo(_Strict):
     """Provenance written by the converters."""
 
@@ -237,6 +262,7 @@ class ModelCard(_Strict):
     conversion: ConversionInfo | None = None
     ocr: OcrSpec | None = None
     stream: StreamSpec | None = None
+    tokenizer: TokenizerSpec | None = None
     origin: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -318,7 +344,20 @@ def parse(data: Mapping[str, Any] | str | bytes, *, origin: str | None = None,
         except OSError as exc:
             raise ConfigError(f"labels_file {str(path)!r} cannot be read: {exc.strerror}") from exc
         card = card.model_copy(update={"labels": labels, "labels_file": None})
-    return card
+    return with_tokenizer_file(card, base_dir)
+
+
+def with_tokenizer_file(card: ModelCard, base_dir: Path | None) -> ModelCard:
+    """Read ``tokenizer.file`` (relative to ``base_dir``) into ``tokenizer.json``; other cards pass."""
+    spec = card.tokenizer
+    if spec is None or spec.file is None or base_dir is None:
+        return card
+    path = (base_dir / spec.file).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"tokenizer.file {str(path)!r} cannot be read: {exc.strerror}") from exc
+    return card.model_copy(update={"tokenizer": spec.model_copy(update={"json_": text, "file": None})})
 
 
 def _load_yaml(text: str | bytes, where: str) -> Any:

@@ -265,7 +265,7 @@ class Model:
         """Preprocess a frame, run the model and decode the result.
 
         Args:
-            frame: A BGR ``uint8`` ``(H, W, 3)`` array, an image path, or encoded JPEG/PNG bytes.
+            frame: A BGR ``uint8`` ``(H, W, 3)`` array, an image path, JPEG/PNG bytes; a text (``tokenizer:`` card).
 
         Returns:
             The task's result (``Classification``, ``Detections``, ``Segmentation``, ``Regression`` or

@@ -149,7 +149,7 @@ class ModelSteps:
     def batch_size(self, count: int) -> int:
         """Items per inference: the model's fixed batch, or up to ``MAX_BATCH`` when dynamic."""
         shape = self.model.inputs[0].shape
-        dim = shape[0] if len(shape) == 4 else 1
+        dim = shape[0] if len(shape) in (2, 4) else 1  # 2-D: token inputs (edgeinfer.preprocess.text)
         return min(count, MAX_BATCH) if dim < 0 else max(dim, 1)
 
     def predict_batch(self, items: Sequence[Any]) -> list[Any]:
@@ -165,10 +165,14 @@ class ModelSteps:
 
     def _run_chunk(self, ready: list[Any], size: int) -> list[Any]:
         fixed = self.model.inputs[0].shape[0] > 0
-        item_shape = tuple(self._pre.output_shape[1:])
-        batch = np.zeros((size if fixed else len(ready), *item_shape), dtype=self._pre.dtype)
+        rows = size if fixed else len(ready)
+        tokenized = getattr(self._pre, "batch", None)  # text: tokenized together, padded to the longest
         with self._lock:
-            geometries = [self._pre(item, out=batch[i:i + 1])[1] for i, item in enumerate(ready)]
+            if tokenized is not None:
+                batch, geometries = tokenized(ready, rows)
+            else:
+                batch = np.zeros((rows, *self._pre.output_shape[1:]), dtype=self._pre.dtype)
+                geometries = [self._pre(item, out=batch[i:i + 1])[1] for i, item in enumerate(ready)]
             outputs = self.model.run(batch)
             return [
                 self._decode(self.model.card, {k: v[i:i + 1] for k, v in outputs.items()}, self.model.outputs, g)

@@ -1,4 +1,4 @@
-"""``edgeinfer predict MODEL IMAGE... [--card CARD] [--save OUT] [--json]``.
+"""``edgeinfer predict MODEL IMAGE... [--card CARD] [--save OUT] [--json]``, or ``MODEL --text "..."``.
 
 A video, camera or stream instead of images (``edgeinfer predict MODEL video.mp4 --track
 --zones zones.yaml --save out.mp4``) runs through :mod:`edgeinfer.cli.predict_video`.
@@ -31,6 +31,12 @@ def summarize(result: dict[str, Any]) -> str:
         return ", ".join(f"{k} {v:.1%}" for k, v in result["classes"].items())
     if task == "regression":
         return ", ".join(f"{v:.4g}" for v in result["values"])
+    return _other_summary(task, result)
+
+
+def _other_summary(task: Any, result: dict[str, Any]) -> str:
+    if task == "embedding":
+        return f"embedding dim {result['dim']}: [{', '.join(f'{v:.3f}' for v in result['vector'][:4])}, ...]"
     if task == "ocr":
         return " | ".join(f"{line['text']} ({line['score']:.2f})" for line in result["lines"]) or "no text found"
     return json.dumps(result.get("outputs", result))
@@ -59,7 +65,8 @@ def _save_path(save: Path, image: str, many: bool) -> Path:
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("images", nargs=-1, required=True)
+@click.argument("images", nargs=-1)
+@click.option("--text", "texts", multiple=True, help="A text for a model with a tokenizer: card (repeatable).")
 @click.option("--card", "card_path", type=click.Path(exists=True, dir_okay=False),
               help="Card YAML overriding the model's own.")
 @click.option("--ocr-rec", type=click.Path(exists=True, dir_okay=False),
@@ -77,7 +84,7 @@ def _save_path(save: Path, image: str, many: bool) -> Path:
               help="Video with --track: write each event's best crop and frame into this folder.")
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path),
               help="Video with --track: write an MP4 clip of each event (5 s before to 5 s after) into this folder.")
-def command(model: str, images: tuple[str, ...], card_path: str | None, ocr_rec: str | None,
+def command(model: str, images: tuple[str, ...], texts: tuple[str, ...], card_path: str | None, ocr_rec: str | None,
             ocr_cls: str | None, accelerator: str,
             save: Path | None, as_json: bool, track: bool, tracker: str, zones: Path | None,
             snapshots: Path | None, clips: Path | None) -> None:
@@ -91,11 +98,15 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, ocr_rec:
       edgeinfer predict detector.tflite video.mp4 --track --zones zones.yaml --save out.mp4
       edgeinfer predict det.onnx page.png --ocr-rec rec.onnx --ocr-cls cls.onnx --save read.jpg
       edgeinfer predict silero_vad.onnx speech.wav --card silero_vad.yaml
+      edgeinfer predict intent.onnx --text "turn the lights off" --text "what's the weather"
     """
     import edgeinfer
     from edgeinfer.cli.predict_video import is_stream, run_video
     from edgeinfer.images import read_image
 
+    if texts or not images:
+        _predict_texts(model, texts, bool(images), card_path, accelerator, as_json)
+        return
     streams = [name for name in images if is_stream(name)]
     if streams and len(images) > 1:
         raise click.UsageError(f"give one video, camera or stream at a time (got {', '.join(images)})")
@@ -144,13 +155,33 @@ def command(model: str, images: tuple[str, ...], card_path: str | None, ocr_rec:
         sys.exit(65)
 
 
-def _print_table(rows: list[tuple[str, str]], model: Any) -> None:
+def _predict_texts(model: str, texts: tuple[str, ...], images: bool, card_path: str | None, accelerator: str,
+                   as_json: bool) -> None:
+    """``--text``: one result per text, batched (a model whose card has a tokenizer: section)."""
+    import edgeinfer
+
+    if images or not texts:
+        raise click.UsageError("give IMAGE files (or a video, camera or stream) or --text, one of the two")
+    with edgeinfer.load(model, accelerator=accelerator, card=card_path) as loaded:
+        results = loaded.predict_batch(texts)
+        _print_results(loaded, [(t, r.to_dict()) for t, r in zip(texts, results, strict=True)], as_json, "text")
+
+
+def _print_results(model: Any, results: list[tuple[str, dict[str, Any]]], as_json: bool, key: str) -> None:
+    if as_json:
+        for name, data in results:
+            click.echo(json.dumps({key: name, **data}))
+    else:
+        _print_table([(name, summarize(data)) for name, data in results], model, key)
+
+
+def _print_table(rows: list[tuple[str, str]], model: Any, key: str = "image") -> None:
     from rich.table import Table
 
     from edgeinfer.cli.output import make_console
 
     table = Table(title=f"{model.name} ({model.card.task}) on {model.accelerator}")
-    table.add_column("image")
+    table.add_column(key)
     table.add_column("result")
     for image, text in rows:
         table.add_row(image, text)

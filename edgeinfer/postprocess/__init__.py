@@ -21,6 +21,7 @@ import numpy as np
 from edgeinfer.errors import ConfigError
 from edgeinfer.postprocess.classification import decode_classification, top_k_classes
 from edgeinfer.postprocess.detection import decode_detection
+from edgeinfer.postprocess.embedding import decode_embedding
 from edgeinfer.postprocess.instance_seg import check_instance_segmentation, decode_instance_segmentation
 from edgeinfer.postprocess.obb import check_obb, decode_obb
 from edgeinfer.postprocess.pose import check_pose, decode_pose
@@ -57,6 +58,7 @@ TASK_DECODERS: dict[str, TaskDecoder] = {
     "pose": decode_pose,
     "obb": decode_obb,
     "instance_segmentation": decode_instance_segmentation,
+    "embedding": decode_embedding,
 }
 
 

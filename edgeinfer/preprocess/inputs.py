@@ -50,6 +50,7 @@ class InputKind(Protocol):
 
 registry: Registry[Any] = Registry("input kind", entry_point_group="edgeinfer.inputs")
 registry.register("image", "edgeinfer.preprocess.image:ImageInput")
+registry.register("text", "edgeinfer.preprocess.text:TextInput")
 
 
 def build_input(card: ModelCard, inputs: Sequence[TensorSpec], model_name: str = "model") -> InputKind:

@@ -23,6 +23,7 @@ from edgeinfer.results.core import (
     Regression,
     Segmentation,
 )
+from edgeinfer.results.embedding import Embedding, cosine
 from edgeinfer.results.masks import InstanceMasks
 from edgeinfer.results.obb import OrientedBoxes
 from edgeinfer.results.pose import COCO_KEYPOINTS, COCO_SKELETON, Poses
@@ -30,9 +31,9 @@ from edgeinfer.results.text import TextLines
 
 __all__ = [
     "BOX_DECIMALS", "COCO_KEYPOINTS", "COCO_SKELETON", "FRACTION_DECIMALS", "SCORE_DECIMALS",
-    "Classification", "Detections", "InstanceMasks", "OrientedBoxes", "Poses", "RawResult", "Regression",
-    "Result", "Segmentation", "SpeechSegment", "StreamWindow", "TextLines",
+    "Classification", "Detections", "Embedding", "InstanceMasks", "OrientedBoxes", "Poses", "RawResult", "Regression",
+    "Result", "Segmentation", "SpeechSegment", "StreamWindow", "TextLines", "cosine",
 ]
 
 Result: TypeAlias = (Classification | Detections | InstanceMasks | OrientedBoxes | Poses | Segmentation | Regression
-                     | RawResult | TextLines)
+                     | RawResult | TextLines | Embedding)

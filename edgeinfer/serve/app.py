@@ -10,7 +10,8 @@ streams, or both::
 Routes (see :mod:`edgeinfer.serve.openapi` for the full contract):
 
 =========================  ===============================================================
-``POST /v1/predict``       image body (JPEG/PNG/octet-stream) or multipart field ``image``
+``POST /v1/predict``       image body (JPEG/PNG/octet-stream) or multipart field ``image``;
+                           ``text/plain`` for a text model (a card with ``tokenizer:``)
                            / ``file`` -> result JSON with ``model``, ``latency_ms``,
                            ``batch_size``; ``?annotate=1`` -> the annotated JPEG instead;
                            ``?annotate=inline`` -> the JSON plus ``annotated_jpeg_base64``
@@ -107,7 +108,7 @@ def create_app(model_provider: Model | ModelProvider | None, *, token: str | Non
     """
     provider = _as_provider(model_provider)
     batcher = MicroBatcher(provider, max_batch=max_batch, max_wait_ms=batch_wait_ms,
-                           prepare=functools.partial(read_image, max_pixels=max_pixels)) if provider else None
+                           prepare=functools.partial(_prepare, max_pixels=max_pixels)) if provider else None
     limit = max_in_flight if max_in_flight is not None else max(4 * max_batch, 16)
     state = ServeState(provider, batcher, live, token_required=token is not None, max_in_flight=limit)
 
@@ -185,6 +186,9 @@ async def _predict(request: Request, state: ServeState, model: Model, mode: str 
         data = await _image_bytes(request)
     finally:
         state.batcher.expect(-1)
+    if isinstance(data, str) and (model.card.tokenizer is None or mode is not None):
+        raise InputError("a text/plain body needs a text model (a card with a tokenizer: section) and no annotate="
+                         f"; {model.name} takes images: send image/jpeg or image/png")
     started = time.perf_counter()
     done = state.batcher.run_now(data)
     result, batch_size, frame = done if done is not None else await state.batcher.submit(data)
@@ -260,8 +264,14 @@ def _annotate_mode(request: Request) -> str | None:
     return ANNOTATE_MODES[value]
 
 
-async def _image_bytes(request: Request) -> bytes:
+async def _image_bytes(request: Request) -> bytes | str:
+    """The image bytes of the body, or its text (``text/plain``, for a text model)."""
     content_type = request.headers.get("content-type", "application/octet-stream").lower()
+    if content_type.startswith("text/plain"):
+        try:
+            return (await request.body()).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"the text/plain body is not UTF-8 ({exc}); send UTF-8 text") from exc
     if content_type.startswith("multipart/form-data"):
         return await _upload_bytes(request)
     data = await request.body()
@@ -272,6 +282,11 @@ async def _image_bytes(request: Request) -> bytes:
     if not data:
         raise InputError("the request body is empty; send the image bytes (JPEG or PNG)")
     return data
+
+
+def _prepare(item: bytes | str, max_pixels: int | None) -> Any:
+    """Image bytes to a frame; a text passes on to the model's text input kind."""
+    return item if isinstance(item, str) else read_image(item, max_pixels=max_pixels)
 
 
 async def _upload_bytes(request: Request) -> bytes:

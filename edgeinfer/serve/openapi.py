@@ -40,6 +40,7 @@ def _predict() -> dict[str, Any]:
     body = {"required": True, "content": {
         "image/jpeg": {"schema": _BINARY}, "image/png": {"schema": _BINARY},
         "application/octet-stream": {"schema": _BINARY}, "multipart/form-data": {"schema": upload},
+        "text/plain": {"schema": {"type": "string"}},  # a text model (card with tokenizer:)
     }}
     content = {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}},
                "image/jpeg": {"schema": _BINARY}}
