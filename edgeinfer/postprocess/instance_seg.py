@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.errors import ConfigError, InputError, MissingDependencyError
+from edgeinfer.errors import ConfigError, InputError
+from edgeinfer.images import import_cv2
 from edgeinfer.postprocess.nms import nms_per_class
 from edgeinfer.postprocess.yolo import NORMALISED_MAX
 from edgeinfer.results import InstanceMasks
@@ -127,10 +128,7 @@ def instance_masks(
     Raises:
         MissingDependencyError: OpenCV is not installed.
     """
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependencyError("opencv-python-headless", "camera", "instance mask resampling") from exc
+    cv2 = import_cv2("instance mask resampling")
     n_masks, proto_h, proto_w = (int(d) for d in (protos.shape if channels_first else np.roll(protos.shape, 1)))
     flat = protos.reshape(n_masks, -1) if channels_first else protos
     in_w, in_h = geometry.input_size_wh

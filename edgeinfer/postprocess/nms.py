@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeinfer.errors import MissingDependencyError
+from edgeinfer.images import import_cv2
 
 __all__ = ["nms_per_class"]
 
@@ -45,12 +45,7 @@ def nms_per_class(
     """
     if len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "opencv-python-headless", "camera", "non-maximum suppression of detections"
-        ) from exc
+    cv2 = import_cv2("non-maximum suppression of detections")
     boxes = np.asarray(boxes_xyxy, dtype=np.float64)
     boxes_xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
     # score_threshold=-inf: the caller has already thresholded; OpenCV's top_k would cut

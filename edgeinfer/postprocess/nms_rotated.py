@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeinfer.errors import MissingDependencyError
+from edgeinfer.images import import_cv2
 
 __all__ = ["nms_rotated"]
 
@@ -56,12 +56,7 @@ def nms_rotated(
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "opencv-python-headless", "camera", "non-maximum suppression of rotated boxes"
-        ) from exc
+    cv2 = import_cv2("non-maximum suppression of rotated boxes")
     boxes = np.asarray(rboxes, dtype=np.float64).reshape(-1, 5)
     groups = np.zeros(len(scores), np.int64) if agnostic else np.asarray(class_ids, dtype=np.int64)
     rects = [((b[0], b[1]), (b[2], b[3]), float(np.degrees(b[4]))) for b in boxes.tolist()]

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeinfer.errors import ConfigError, MissingDependencyError
+from edgeinfer.errors import ConfigError
+from edgeinfer.images import import_cv2
 from edgeinfer.postprocess.nms_rotated import nms_rotated
 from edgeinfer.postprocess.yolo import NORMALISED_MAX, _anchor_rows
 from edgeinfer.results.obb import OrientedBoxes, rbox_polygons
@@ -129,12 +130,7 @@ def rboxes_to_frame(rboxes: np.ndarray, geometry: Geometry) -> np.ndarray:
         centre = geometry.to_frame(r[:, :2])
         out = np.concatenate([centre, r[:, 2:4] / math.sqrt(sx * sy), r[:, 4:5]], axis=1)
         return regularize_rboxes(out)
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "opencv-python-headless", "camera", "mapping rotated boxes through a stretch"
-        ) from exc
+    cv2 = import_cv2("mapping rotated boxes through a stretch")
     corners = geometry.to_frame(rbox_polygons(r)).astype(np.float32)
     fitted = []
     for quad in corners:
