@@ -8,6 +8,7 @@ It offers the same ``publish_raw`` / ``subscribe`` as the daemon's MQTT sink
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -18,6 +19,8 @@ from typing import Any
 from edgeinfer.errors import ConfigError, SinkError
 
 __all__ = ["BrokerClient", "parse_broker"]
+
+log = logging.getLogger("edgeinfer.fleet")
 
 
 def parse_broker(text: str) -> tuple[str, int]:
@@ -110,7 +113,10 @@ class BrokerClient:
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         """Call ``callback(topic, payload)`` for each message on ``topic`` (re-subscribed on reconnect)."""
         def deliver(client: Any, userdata: Any, message: Any) -> None:
-            callback(message.topic, bytes(message.payload))
+            try:  # as the MQTT sink does: an exception would end paho's network thread
+                callback(message.topic, bytes(message.payload))
+            except Exception:
+                log.exception("MQTT: the callback for %s failed", topic)
 
         self._subscriptions[topic] = callback
         self.client.message_callback_add(topic, deliver)
