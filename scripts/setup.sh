@@ -2,14 +2,15 @@
 # Set up everything edgeinfer's demo and tests need on a fresh Linux machine with Python 3.10+:
 # Debian packages (mosquitto for the MQTT tests and demo, mosquitto-clients for mosquitto_sub,
 # qemu-user to run int8 models on an emulated AVX2-only CPU, wrk for the serving benchmark,
-# ffmpeg for ffprobe, which checks that event clips play, espeak-ng to synthesise speech for the VAD tests),
+# ffmpeg for ffprobe, which checks that event clips play, espeak-ng to synthesise speech for the VAD tests,
+# libportaudio2 for sounddevice's microphones),
 # a virtual environment in .venv,
 # the CPU build of torch first (pinned, so nothing pulls a CUDA build), then edgeinfer with
 # all extras under the constraints file. Safe to re-run: what is there is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(mosquitto mosquitto-clients openssl shellcheck chromium qemu-user wrk ffmpeg espeak-ng)
+apt_packages=(mosquitto mosquitto-clients openssl shellcheck chromium qemu-user wrk ffmpeg espeak-ng libportaudio2)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import wave
 from importlib.resources import files
 from pathlib import Path
@@ -161,9 +161,16 @@ def test_read_audio_8_and_24_bit(tmp_path: Path) -> None:
     assert read_audio(tmp_path / "s24.wav") == pytest.approx([-1.0, -0.25, 0.0, 0.5])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("soxr") is not None, reason="soxr is installed: it resamples")
-def test_read_audio_other_rate_without_resampler(tmp_path: Path) -> None:
-    write_wav(tmp_path / "cd.wav", np.zeros(441, np.int16), 44100)
+def test_read_audio_resamples_with_soxr_and_says_what_to_do_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seconds = np.arange(44100) / 44100
+    write_wav(tmp_path / "cd.wav", (8000 * np.sin(2 * np.pi * 440 * seconds)).astype(np.int16), 44100)
+    resampled = read_audio(tmp_path / "cd.wav", sample_rate=16000)
+    assert len(resampled) == 16000
+    peak_hz = np.argmax(np.abs(np.fft.rfft(resampled))) * 16000 / len(resampled)
+    assert abs(peak_hz - 440) <= 2
+    monkeypatch.setitem(sys.modules, "soxr", None)  # as on a device without the audio extra
     with pytest.raises(InputError, match=r"44100 Hz but the model wants 16000 Hz.*pip install soxr"):
         read_audio(tmp_path / "cd.wav", sample_rate=16000)
     with pytest.raises(InputError, match="no such audio file"):
