@@ -171,15 +171,18 @@ class MicroBatcher:
 
         A lone request then costs no hand-over to the worker task and back (two turns of the
         event loop); batches still form as soon as requests overlap, and slow models always
-        go through the worker thread.
+        go through the worker thread. A model that takes one frame per call gains nothing from
+        waiting for the bodies still being received, so its requests run at once even then.
 
         Raises:
             EdgeInferError: whatever preparing or predicting ``item`` raised.
         """
         model = self._provider()
-        idle = not self._busy and (self._queue is None or self._queue.empty()) and self._expected <= 0
+        idle = not self._busy and (self._queue is None or self._queue.empty())
         if not idle or model is None or not self._quick(model, 1):
             return None
+        if self._expected > 0 and batch_capacity(model) > 1:
+            return None  # bodies on their way could join this one in a batch
         (outcome,) = self._infer_here(model, [item])
         if isinstance(outcome, BaseException):
             raise outcome

@@ -116,3 +116,38 @@ def test_lone_request_does_not_wait_for_company(serve: Callable[..., RunningServ
     assert response.status_code == 200
     assert time.perf_counter() - started < 0.5  # far below the 1000 ms batch window
     assert response.json()["batch_size"] == 1
+
+
+@pytest.mark.parametrize("batch", [1, None], ids=["batch-1", "dynamic"])
+def test_bodies_on_their_way_hold_back_only_a_model_that_batches(tmp_path: Path, photo: Photo,
+                                                                 batch: int | None) -> None:
+    import asyncio
+
+    from edgeinfer.serve import MicroBatcher
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(onnx_with_batch(batch))
+    write(path, ONNX_CARD)
+    with edgeinfer.load(path) as model:
+        batcher = MicroBatcher(lambda: model)
+
+        async def scenario() -> tuple[Any, Any]:
+            alone = company = None
+            for _ in range(30):  # a loaded machine can make one call slow: then it queues, tried again
+                await batcher.predict(photo.bgr)  # measured: the model is known to be quick
+                alone = batcher.run_now(photo.bgr)
+                batcher.expect(1)  # another request's body is still being received
+                company = batcher.run_now(photo.bgr) if alone is not None else None
+                batcher.expect(-1)
+                if company is not None:
+                    break
+            await batcher.stop()
+            return alone, company
+
+        alone, company = asyncio.run(scenario())
+    assert alone is not None and alone[1] == 1
+    if batch == 1:
+        assert company is not None  # nothing to batch with: runs at once, no queue round trip
+        assert company[0].to_dict() == alone[0].to_dict()
+    else:
+        assert company is None  # queued, so the coming body can join its batch
