@@ -126,7 +126,7 @@ def push_cmd(model: str, group: str | None, device: str | None, key_path: str, b
                "min_fps_ratio": min_fps_ratio, "streams": {stream: want}}
         wait = watch_s + 60 if wait_s is None else wait_s
         if canary is not None and group is not None:
-            return _canary(client, group, doc, canary, wait, manifest, as_json)
+            return _canary(client, group, doc, canary, wait, manifest, as_json, url)
         if group is not None:
             _keep_previous(client, group)
         client.publish(group_topic(group) if group else desired_topic(str(device)), json.dumps(doc), retain=True)
@@ -162,11 +162,12 @@ def _keep_previous(client: Any, group: str) -> None:
 
 
 def _canary(client: Any, group: str, doc: dict[str, Any], canary: str, wait_s: float, manifest: Any,
-            as_json: bool) -> None:
+            as_json: bool, url: str | None) -> None:
     from edgeinfer.cli.fleet_rollout import canary_push
 
     record = canary_push(client, group, doc, canary, wait_s, 1.0, as_json)
-    record = {**record, "sha256": manifest.sha256, "bytes": manifest.size, "chunks": len(manifest.chunks)}
+    record = {**record, "sha256": manifest.sha256, "bytes": manifest.size,
+              "chunks": 0 if url else len(manifest.chunks), "url": url}
     if as_json:
         click.echo(json.dumps(record, indent=2))
     elif record["result"] == "done":

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.errors import ConfigError, EdgeInferError
 from edgeinfer.fleet.signing import verify
 from edgeinfer.fleet.transfer import TransferError
 
@@ -89,6 +89,9 @@ class HttpsDownloader:
         attempts: Connections tried per fetch (each resumes where the last one stopped).
         retry_s: Pause between them.
 
+    Raises:
+        ConfigError: ``ca_file`` is not a readable PEM bundle.
+
     Attributes:
         requests: ``(url, Range header or None)`` of every request made (what a resume saves).
     """
@@ -107,7 +110,8 @@ class HttpsDownloader:
         try:
             context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
         except (OSError, ssl.SSLError) as exc:
-            raise TransferError(f"fleet.ca_file {ca_file}: not a readable PEM CA bundle ({exc})") from exc
+            raise ConfigError(f"fleet.ca_file {ca_file}: not a readable PEM CA bundle ({exc}); "
+                              "give the CA certificate of the artifact server") from exc
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
                                                    _Redirects(allow_http))
 

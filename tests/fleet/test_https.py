@@ -20,6 +20,7 @@ from edgeinfer.fleet.broker import BrokerClient
 from edgeinfer.fleet.desired import desired_topic, parse_desired, reported_topic
 from edgeinfer.fleet.https import HttpsDownloader
 from edgeinfer.fleet.signing import keygen, load_private_key, load_public_key, sign
+from edgeinfer.fleet.transfer import TransferError
 from tests.fleet.https_server import FileServer, make_pki, serve
 from tests.model_factory import onnx_cnn_bytes
 
@@ -148,3 +149,18 @@ def test_plain_http_only_when_allowed_and_urls_checked_in_the_document(tmp_path:
     assert [r for _, r in server.requests] == [None, "bytes=100-"]
     with pytest.raises(ConfigError, match="url"):
         parse_desired(json.dumps({"version": "v", "streams": {"*": {"sha256": sha, "size": 1, "url": "ftp://x"}}}))
+
+
+def test_the_server_certificate_is_checked_against_ca_file_or_the_system_cas(
+    tmp_path: Path, https: FileServer, pki: tuple[Path, Path, Path]
+) -> None:
+    _, public = keygen(tmp_path / "keys")
+    data = onnx_cnn_bytes(seed=44)
+    sha = hashlib.sha256(data).hexdigest()
+    https.files["/m.onnx"] = data
+    system = HttpsDownloader(tmp_path / "a", load_public_key(public), max_bytes=1 << 20, attempts=1)
+    with pytest.raises(TransferError, match="CERTIFICATE_VERIFY_FAILED"):  # self-signed: not in the system CAs
+        system.fetch(f"https://127.0.0.1:{https.port}/m.onnx", sha, len(data),
+                     sign(load_private_key(tmp_path / "keys" / "fleet.key"), sha))
+    with pytest.raises(ConfigError, match=r"fleet\.ca_file"):
+        HttpsDownloader(tmp_path / "a", load_public_key(public), max_bytes=1, ca_file=tmp_path / "keys" / "fleet.pub")
