@@ -1,12 +1,14 @@
 """The same rollout through a mosquitto bridge: two devices (the real fleet agent with a
-plain switch) on a SITE broker bridged with the kit's bridge.conf to a CENTRAL broker;
-``edgeinfer fleet push --canary 1`` to the central broker converges both, and the central
-side sees their reported state."""
+plain switch) on a SITE broker bridged with the kit's bridge.conf to a CENTRAL broker that
+has the kit's client-certificate listener and ACL (the bridge logs in with its own
+certificate, the operator with ops's); ``edgeinfer fleet push --canary 1`` to the central
+broker converges both, and the central side sees their reported state."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,26 +20,40 @@ from edgeinfer.fleet.desired import desired_topic, group_topic, reported_topic
 from edgeinfer.fleet.rollout import collect
 from edgeinfer.fleet.signing import keygen, load_public_key
 from edgeinfer.fleet.transfer import artifact_topic
+from tests.fleet.cert_kit import KIT, cert_broker, make_pki
 from tests.model_factory import onnx_cnn_bytes
 
-KIT = Path(__file__).resolve().parents[2] / "devices" / "kits" / "broker"
 DEVICES = ("site-cam-1", "site-cam-2")
+BRIDGE = "edgeinfer-bridge-site-a"
 
 
-def bridge_lines(central: Any) -> list[str]:
-    """The kit's bridge section, pointed at ``central`` (no credentials: both test brokers are anonymous)."""
-    lines = [line for line in (KIT / "bridge.conf").read_text().splitlines() if line and not line.startswith("#")]
-    assert lines[0].startswith("connection ")
-    return [f"address {central.host}:{central.port}" if line.startswith("address ") else line for line in lines]
+def bridge_lines(central: Any, certs: Path) -> list[str]:
+    """The kit's bridge section, pointed at ``central``, with its client-certificate lines in use."""
+    files = {"bridge_cafile": certs / "ca.crt", "bridge_certfile": certs / f"{BRIDGE}.crt",
+             "bridge_keyfile": certs / f"{BRIDGE}.key"}
+    lines = []
+    for line in (KIT / "bridge.conf").read_text().splitlines():
+        key = line.lstrip("#").split(" ", 1)[0]
+        if key in files:
+            lines.append(f"{key} {files[key]}")
+        elif key == "address":
+            lines.append(f"address {central.host}:{central.port}")
+        elif line and not line.startswith("#"):
+            lines.append(line)
+    assert lines[0].startswith("connection ") and len(lines) > 10
+    return lines
 
 
 def test_a_rollout_pushed_to_the_central_broker_reaches_devices_on_the_site_broker(
     tmp_path: Path, mosquitto_factory: Any, wait_for: Any
 ) -> None:
-    central = mosquitto_factory()
+    certs = make_pki(tmp_path / "pki", ["ops", BRIDGE])
+    assert f"clientid {BRIDGE}" in (KIT / "bridge.conf").read_text()
+    central = cert_broker(mosquitto_factory, certs)  # the kit's ACL has the bridge's user
     site = mosquitto_factory(start=False)
-    site.conf_path.write_text(site.conf_path.read_text() + "\n".join(bridge_lines(central)) + "\n")
+    site.conf_path.write_text(site.conf_path.read_text() + "\n".join(bridge_lines(central, certs)) + "\n")
     site.start()
+    ops_tls = (str(certs / "ca.crt"), str(certs / "ops.crt"), str(certs / "ops.key"))
     _, public = keygen(tmp_path / "keys")
     calls: list[tuple[str, str]] = []
 
@@ -49,7 +65,7 @@ def test_a_rollout_pushed_to_the_central_broker_reaches_devices_on_the_site_brok
     clients = [BrokerClient(site.host, site.port) for _ in DEVICES]
     agents = [FleetAgent(device, ["site-g"], tmp_path / device, load_public_key(public), client, switch=switch,
                          running={"front": "0" * 64}) for device, client in zip(DEVICES, clients, strict=True)]
-    ops = BrokerClient(central.host, central.port)
+    ops = BrokerClient(central.host, central.port, tls=ops_tls)
     try:
         seen, lock = collect(ops, ["edgeinfer/+/reported"], 0.0)
         for agent in agents:
@@ -62,7 +78,9 @@ def test_a_rollout_pushed_to_the_central_broker_reaches_devices_on_the_site_brok
             [sys.executable, "-m", "edgeinfer", "fleet", "push", "m.onnx", "--group", "site-g", "--canary", "1",
              "--key", "keys/fleet.key", "--version", "b1", "--watch-s", "0", "--wait-s", "30", "--chunk-kb", "2",
              "--broker", f"{central.host}:{central.port}", "--json"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=90, check=False)
+            cwd=tmp_path, capture_output=True, text=True, timeout=90, check=False,
+            env={**os.environ, "EDGEINFER_MQTT_CA": ops_tls[0], "EDGEINFER_MQTT_CERT": ops_tls[1],
+                 "EDGEINFER_MQTT_KEY": ops_tls[2]})
         assert pushed.returncode == 0, pushed.stderr + site.log_text()[-3000:]
         record = json.loads(pushed.stdout)
         assert record["result"] == "done" and record["canaries"] == [DEVICES[0]]
@@ -79,7 +97,8 @@ def test_a_rollout_pushed_to_the_central_broker_reaches_devices_on_the_site_brok
             assert kept[group_topic("site-g")]["version"] == "b1"
         finally:
             local.close()
-        assert "New bridge connected from" in central.log_text()  # try_private: it knows the bridge
+        assert "New bridge connected from 127.0.0.1" in central.log_text()  # try_private: it knows the bridge
+        assert f"u'{BRIDGE}'" in central.log_text()  # logged in with its certificate's CN
     finally:
         for agent in agents:
             agent.stop()

@@ -7,7 +7,6 @@ the connection is refused."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,40 +19,12 @@ from edgeinfer.fleet.desired import reported_topic
 from edgeinfer.fleet.rollout import collect
 from edgeinfer.fleet.signing import keygen, load_public_key
 from edgeinfer.sinks.mqtt import MqttOptions, MqttSink, TlsOptions
-from tests.conftest import TlsFiles
-
-KIT = Path(__file__).resolve().parents[2] / "devices" / "kits" / "broker"
-
-
-def make_certs(folder: Path, *args: str) -> None:
-    subprocess.run(["bash", str(KIT / "make-certs.sh"), str(folder), *args], check=True, capture_output=True,
-                   timeout=60)
+from tests.fleet.cert_kit import cert_broker, make_pki
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("fleet-pki")
-    make_certs(folder, "ca")
-    make_certs(folder, "server", "127.0.0.1", "localhost")
-    for name in ("cam-1", "ops"):
-        make_certs(folder, "client", name)
-    return folder
-
-
-def cert_broker(factory: Any, certs: Path) -> Any:
-    """A broker with the kit's certs.conf settings (and its ACL) on a free port."""
-    broker = factory(tls=TlsFiles(certs / "ca.crt", certs / "server.crt", certs / "server.key",
-                                  certs / "ops.crt", certs / "ops.key"), start=False)
-    kit = {line.split()[0]: line for line in (KIT / "certs.conf").read_text().splitlines()
-           if line and not line.startswith("#")}
-    assert kit["require_certificate"] == "require_certificate true"
-    assert kit["use_identity_as_username"] == "use_identity_as_username true"
-    acl = Path(broker.folder) / "edgeinfer.acl"
-    acl.write_text((KIT / "edgeinfer.acl").read_text())
-    text = broker.conf_path.read_text().replace("allow_anonymous true", "allow_anonymous false")
-    broker.conf_path.write_text(text + f"{kit['use_identity_as_username']}\nacl_file {acl}\n")
-    broker.start()
-    return broker
+    return make_pki(tmp_path_factory.mktemp("fleet-pki"), ["cam-1", "ops"])
 
 
 def test_a_device_logs_in_with_its_certificate_and_the_acl_applies_to_its_cn(
