@@ -58,6 +58,7 @@ class FileServer:
     files: dict[str, bytes] = field(default_factory=dict)
     drop_after: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
+    ranges: bool = True  # False: Range headers are ignored (200 with the whole file)
     server: Any = None
 
     @property
@@ -87,7 +88,7 @@ def serve(tls: tuple[Path, Path] | None) -> FileServer:
                 return
             start = 0
             wanted = self.headers.get("Range")
-            if wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
+            if state.ranges and wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
                 start = int(wanted[6:-1])
                 if start >= len(data):
                     self.send_error(416)

@@ -18,7 +18,7 @@ from edgeinfer.errors import ConfigError
 from edgeinfer.fleet.agent import FleetAgent
 from edgeinfer.fleet.broker import BrokerClient
 from edgeinfer.fleet.desired import desired_topic, parse_desired, reported_topic
-from edgeinfer.fleet.https import HttpsDownloader
+from edgeinfer.fleet.https import DownloadInterrupted, HttpsDownloader
 from edgeinfer.fleet.signing import keygen, load_private_key, load_public_key, sign
 from edgeinfer.fleet.transfer import TransferError
 from tests.fleet.https_server import FileServer, make_pki, serve
@@ -131,22 +131,39 @@ def test_tampered_unsigned_oversized_and_plain_http_urls_are_refused_in_reported
         ops.close()
 
 
-def test_plain_http_only_when_allowed_and_urls_checked_in_the_document(tmp_path: Path) -> None:
+def test_plain_http_when_allowed_resumes_after_a_restart_or_starts_over_without_range_support(tmp_path: Path) -> None:
     private, public = keygen(tmp_path / "keys")
     data = onnx_cnn_bytes(seed=43)
     sha = hashlib.sha256(data).hexdigest()
+    signature = sign(load_private_key(private), sha)
     server = serve(None)
     server.files["/m.tflite"] = data
-    server.drop_after["/m.tflite"] = 100
+    url = f"http://127.0.0.1:{server.port}/m.tflite"
+
+    def downloader() -> HttpsDownloader:  # a new one each time: as after a restart of the device
+        return HttpsDownloader(tmp_path / "a", load_public_key(public), max_bytes=1 << 20, allow_http=True,
+                               attempts=1)
+
     try:
-        downloader = HttpsDownloader(tmp_path / "a", load_public_key(public), max_bytes=1 << 20, allow_http=True,
-                                     retry_s=0.0)
-        path = downloader.fetch(f"http://127.0.0.1:{server.port}/m.tflite", sha, len(data),
-                                sign(load_private_key(private), sha))
+        with pytest.raises(TransferError, match="plain http:// is refused"):
+            HttpsDownloader(tmp_path / "a", load_public_key(public), max_bytes=1 << 20).fetch(url, sha, len(data),
+                                                                                           signature)
+        server.drop_after["/m.tflite"] = 100
+        with pytest.raises(DownloadInterrupted, match="after 100 of"):
+            downloader().fetch(url, sha, len(data), signature)
+        part = tmp_path / "a" / ".staging" / sha / "artifact.part"
+        assert part.stat().st_size == 100
+        server.ranges = False  # this server sends the whole file again: the part is started over
+        server.drop_after["/m.tflite"] = 300
+        with pytest.raises(DownloadInterrupted, match="after 300 of"):
+            downloader().fetch(url, sha, len(data), signature)
+        assert part.stat().st_size == 300
+        server.ranges = True
+        path = downloader().fetch(url, sha, len(data), signature)
     finally:
         server.close()
     assert path.name == f"{sha}.tflite" and path.read_bytes() == data
-    assert [r for _, r in server.requests] == [None, "bytes=100-"]
+    assert [r for _, r in server.requests] == [None, "bytes=100-", "bytes=300-"]
     with pytest.raises(ConfigError, match="url"):
         parse_desired(json.dumps({"version": "v", "streams": {"*": {"sha256": sha, "size": 1, "url": "ftp://x"}}}))
 
