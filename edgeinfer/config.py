@@ -244,7 +244,8 @@ def _resolve(config: DaemonConfig, base: Path) -> DaemonConfig:
         update["control"] = config.control.model_copy(update={"model_dir": rel(config.control.model_dir)})
     if config.fleet is not None:
         update["fleet"] = config.fleet.model_copy(update={
-            "artifact_dir": rel(config.fleet.artifact_dir), "public_key": rel(config.fleet.public_key)})
+            "artifact_dir": rel(config.fleet.artifact_dir), "public_key": rel(config.fleet.public_key),
+            "ca_file": rel(config.fleet.ca_file)})
     return config.model_copy(update=update)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -90,19 +91,23 @@ def _shas(report: dict[str, Any]) -> str:
 @click.option("--chunk-kb", default=128, show_default=True, type=click.IntRange(1, 65536), help="Chunk size.")
 @click.option("--wait-s", type=click.FloatRange(min=0), help="How long to wait for reports (default watch-s + 60).")
 @click.option("--canary", help="With --group: first this share (10%) or number (2) of its devices, then the rest.")
+@click.option("--url", help="Devices download MODEL from this https:// URL (uploaded there by you) instead of "
+                            "the MQTT chunks; its signature goes into the desired state.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def push_cmd(model: str, group: str | None, device: str | None, key_path: str, broker: str, stream: str,
              version: str | None, watch_s: float, max_error_rate: float, min_fps_ratio: float, card_json: str,
-             chunk_kb: int, wait_s: float | None, canary: str | None, as_json: bool) -> None:
+             chunk_kb: int, wait_s: float | None, canary: str | None, url: str | None, as_json: bool) -> None:
     """Upload MODEL (signed, in chunks), set the desired state, and wait for the devices' reports."""
     from edgeinfer.fleet.desired import desired_topic, group_topic
     from edgeinfer.fleet.signing import load_private_key
-    from edgeinfer.fleet.transfer import publish_artifact
+    from edgeinfer.fleet.transfer import build_manifest, publish_artifact
 
     if (group is None) == (device is None):
         raise click.UsageError("give exactly one of --group G or --device D")
     if canary is not None and group is None:
         raise click.UsageError("--canary needs --group G")
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise click.BadParameter(f"{url!r} is not an https:// URL", param_hint="--url")
     try:
         card = json.loads(card_json)
     except ValueError as exc:
@@ -111,15 +116,17 @@ def push_cmd(model: str, group: str | None, device: str | None, key_path: str, b
     data = Path(model).read_bytes()
     client, reports, lock = _collect(broker, ["edgeinfer/+/reported"])
     try:
-        manifest = publish_artifact(client, data, key, chunk_size=chunk_kb * 1024, version=version or "",
-                                    name=Path(model).name)
+        make = build_manifest if url else functools.partial(publish_artifact, client)  # a URL: no chunks sent
+        manifest = make(data, key, chunk_size=chunk_kb * 1024, version=version or "", name=Path(model).name)
         version = version or manifest.sha256[:12]
+        want = {"sha256": manifest.sha256, "size": manifest.size, "card": card}
+        if url:
+            want.update(url=url, signature=manifest.signature)
         doc = {"version": version, "watch_s": watch_s, "max_error_rate": max_error_rate,
-               "min_fps_ratio": min_fps_ratio,
-               "streams": {stream: {"sha256": manifest.sha256, "size": manifest.size, "card": card}}}
+               "min_fps_ratio": min_fps_ratio, "streams": {stream: want}}
         wait = watch_s + 60 if wait_s is None else wait_s
         if canary is not None and group is not None:
-            return _canary(client, group, doc, canary, wait, manifest, as_json)
+            return _canary(client, group, doc, canary, wait, manifest, as_json, url)
         if group is not None:
             _keep_previous(client, group)
         client.publish(group_topic(group) if group else desired_topic(str(device)), json.dumps(doc), retain=True)
@@ -132,9 +139,9 @@ def push_cmd(model: str, group: str | None, device: str | None, key_path: str, b
                     "state stays retained for them", fg="yellow", err=True)
     if as_json:
         click.echo(json.dumps({"version": version, "sha256": manifest.sha256, "bytes": manifest.size,
-                               "chunks": len(manifest.chunks), "devices": mine}, indent=2))
+                               "chunks": 0 if url else len(manifest.chunks), "url": url, "devices": mine}, indent=2))
     else:
-        click.echo(f"pushed {Path(model).name} ({manifest.size} bytes, {len(manifest.chunks)} chunks) "
+        click.echo(f"pushed {Path(model).name} ({manifest.size} bytes, {url or f'{len(manifest.chunks)} chunks'}) "
                    f"as version {version} to {'group ' + group if group else 'device ' + str(device)}")
         _table(f"version {version}", ["device", "state", "models", "reason"],
                [[r["device_id"], r.get("state", "?"), _shas(r), r.get("reason") or ""] for r in mine])
@@ -155,11 +162,12 @@ def _keep_previous(client: Any, group: str) -> None:
 
 
 def _canary(client: Any, group: str, doc: dict[str, Any], canary: str, wait_s: float, manifest: Any,
-            as_json: bool) -> None:
+            as_json: bool, url: str | None) -> None:
     from edgeinfer.cli.fleet_rollout import canary_push
 
     record = canary_push(client, group, doc, canary, wait_s, 1.0, as_json)
-    record = {**record, "sha256": manifest.sha256, "bytes": manifest.size, "chunks": len(manifest.chunks)}
+    record = {**record, "sha256": manifest.sha256, "bytes": manifest.size,
+              "chunks": 0 if url else len(manifest.chunks), "url": url}
     if as_json:
         click.echo(json.dumps(record, indent=2))
     elif record["result"] == "done":

@@ -31,6 +31,7 @@ from edgeinfer.fleet.desired import (
     reported_document,
     reported_topic,
 )
+from edgeinfer.fleet.https import DownloadInterrupted, HttpsDownloader
 from edgeinfer.fleet.signing import SignatureError
 from edgeinfer.fleet.transfer import ArtifactReceiver, TransferError
 
@@ -58,11 +59,13 @@ class FleetAgent:
         max_bytes: Artifact size cap.
         stall_s: A download gives up after this long without a message (and is retried
             at the next wake-up).
+        ca_file: CA bundle for ``url`` artifacts (``fleet.ca_file``).
+        allow_http: Accept plain ``http://`` artifact URLs (``fleet.allow_http``).
     """
 
     def __init__(self, device_id: str, groups: list[str], artifact_dir: Path, public_key: Any, client: Any, *,
                  switch: SwitchFn, running: dict[str, str], max_bytes: int = 200 * 2**20,
-                 stall_s: float = 60.0) -> None:
+                 stall_s: float = 60.0, ca_file: Path | None = None, allow_http: bool = False) -> None:
         self.device_id = device_id
         self.groups = list(groups)
         self.artifact_dir = Path(artifact_dir)
@@ -70,6 +73,8 @@ class FleetAgent:
         self.client = client
         self.switch = switch
         self.receiver = ArtifactReceiver(client, self.artifact_dir, public_key, max_bytes=max_bytes, stall_s=stall_s)
+        self.downloader = HttpsDownloader(self.artifact_dir, public_key, max_bytes=max_bytes, ca_file=ca_file,
+                                          allow_http=allow_http, timeout_s=stall_s)
         self.running = dict(running)
         self.reports: dict[str, dict[str, Any]] = {n: {"sha256": s, "state": "running"} for n, s in running.items()}
         self.version: str | None = None
@@ -188,15 +193,21 @@ class FleetAgent:
     def _fetch(self, name: str, want: DesiredStream, key: str) -> Path | None:
         """The artifact's path, or ``None`` (reported) when it was refused or did not arrive."""
         sha = want.sha256.lower()
+        def stop() -> bool:
+            return self._wake.is_set() or self._stop.is_set()
+
         try:
-            return self.receiver.fetch(sha, size=want.size, stop=lambda: self._wake.is_set() or self._stop.is_set())
+            if want.url is not None:
+                return self.receiver.path_of(sha) or self.downloader.fetch(want.url, sha, want.size, want.signature,
+                                                                            stop=stop)
+            return self.receiver.fetch(sha, size=want.size, stop=stop)
         except SignatureError as exc:
             self._refuse(name, sha, key, "failed", str(exc))
         except TransferError as exc:
             if self._wake.is_set() or self._stop.is_set():  # a newer document or a reconnect: resumed next
                 self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": "downloading",
                                       "reason": "interrupted; resuming with the chunks on disk"}
-            elif "nothing arrived" in str(exc):
+            elif isinstance(exc, DownloadInterrupted) or "nothing arrived" in str(exc):
                 self._retry = True  # tried again soon, with the chunks already on disk
                 self.reports[name] = {"sha256": self.running.get(name), "desired": sha, "state": "failed",
                                       "reason": str(exc)}

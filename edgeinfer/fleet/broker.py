@@ -46,13 +46,16 @@ class BrokerClient:
         timeout_s: How long to wait for the connection.
         username: MQTT user (default: ``EDGEINFER_MQTT_USERNAME``, when set).
         password: Its password (default: ``EDGEINFER_MQTT_PASSWORD``).
+        tls: ``(ca_file, cert_file, key_file)`` for TLS, each may be ``None`` (default: from
+            ``EDGEINFER_MQTT_CA``, ``EDGEINFER_MQTT_CERT``, ``EDGEINFER_MQTT_KEY`` when one is set).
 
     Raises:
         SinkError: the broker cannot be reached or refused the connection.
     """
 
     def __init__(self, host: str, port: int, *, client_id: str = "", timeout_s: float = 10.0,
-                 username: str | None = None, password: str | None = None) -> None:
+                 username: str | None = None, password: str | None = None,
+                 tls: tuple[str | None, str | None, str | None] | None = None) -> None:
         import paho.mqtt.client as paho
 
         self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
@@ -62,11 +65,19 @@ class BrokerClient:
         username = username or os.environ.get("EDGEINFER_MQTT_USERNAME")
         if username:
             self.client.username_pw_set(username, password or os.environ.get("EDGEINFER_MQTT_PASSWORD"))
+        ca, cert, key = (os.environ.get(f"EDGEINFER_MQTT_{k}") for k in ("CA", "CERT", "KEY"))
+        if tls is None and (ca or cert or key):
+            tls = (ca, cert, key)
+        if tls is not None:
+            try:
+                self.client.tls_set(ca_certs=tls[0], certfile=tls[1], keyfile=tls[2])
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"the MQTT TLS files {tls} cannot be used: {exc}") from exc
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self._connected.clear()
         try:
             self.client.connect(host, port, keepalive=30)
-        except OSError as exc:
+        except OSError as exc:  # ssl.SSLError too: a certificate the broker refuses
             raise SinkError(f"cannot reach the MQTT broker {host}:{port}: {exc}") from exc
         self.client.loop_start()
         if not self._connected.wait(timeout_s):

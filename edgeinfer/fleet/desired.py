@@ -8,6 +8,9 @@ every stream of the device::
     {"version": "2026-12-04", "watch_s": 30, "max_error_rate": 0.05, "min_fps_ratio": 0.5,
      "streams": {"front": {"sha256": "...", "size": 123456, "card": {"labels": [...]}}}}
 
+A stream with ``url`` (and ``signature``) is downloaded over HTTPS (:mod:`edgeinfer.fleet.https`)
+instead of the MQTT chunks.
+
 The device answers on a retained ``edgeinfer/{device_id}/reported`` (see :func:`reported_document`).
 """
 
@@ -41,6 +44,8 @@ class FleetConfig(BaseModel):
     artifact_dir: Path = Field(Path("artifacts"), description="where verified models are kept (current + previous)")
     public_key: Path = Field(description="the fleet's Ed25519 public key (fleet.pub of edgeinfer fleet keygen)")
     max_artifact_mb: float = Field(200.0, gt=0, description="artifacts larger than this are refused")
+    ca_file: Path | None = Field(None, description="PEM CA bundle for https:// artifact URLs; null: the system CAs")
+    allow_http: bool = Field(False, description="accept plain http:// artifact URLs (sha256, signature still checked)")
 
 
 class DesiredStream(BaseModel):
@@ -51,6 +56,8 @@ class DesiredStream(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
     size: int = Field(gt=0)
     card: dict[str, Any] = {}
+    url: str | None = Field(None, pattern=r"^https?://", description="fetch from here (HTTP Range) instead of MQTT")
+    signature: str | None = Field(None, description="with url: base64 Ed25519 signature of the sha256")
 
 
 class DesiredState(BaseModel):

@@ -171,7 +171,8 @@ def start_fleet(daemon: Any) -> FleetAgent | None:
     running = {s.name: _sha256(s.model) for s in daemon.config.streams}
     agent = FleetAgent(daemon.config.device_id, fleet.groups, fleet.artifact_dir, load_public_key(fleet.public_key),
                        daemon.connection, switch=DaemonSwitch(daemon), running=running,
-                       max_bytes=int(fleet.max_artifact_mb * 2**20))
+                       max_bytes=int(fleet.max_artifact_mb * 2**20), ca_file=fleet.ca_file,
+                       allow_http=fleet.allow_http)
     agent.start()
     log.info("fleet: following %s", ", ".join(agent.topics))
     return agent

@@ -20,7 +20,7 @@ USERS = {"ops": "ops-pw", "cam-1": "pw-1", "cam-2": "pw-2"}
 
 def test_the_kit_acl_is_the_generated_one() -> None:
     assert (KIT / "edgeinfer.acl").read_text() == acl_text({"cam-1": ["lobby"], "cam-2": ["lobby", "site-a"]},
-                                                           ["ops"])
+                                                           ["ops"], ["edgeinfer-bridge-site-a"])
     assert "acl_file" in (KIT / "mosquitto.conf").read_text()
 
 
